@@ -1,0 +1,202 @@
+// openamct._C: the thin bridge between the Python package and the C++ core.
+// Python records what the model does in one forward pass (see
+// python/openamct/_capture.py) and hands the table over as plain dicts; the
+// rules, the config and the file are C++. Docstrings live in Python.
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/extension.h>
+#include <torch/script.h>
+
+#include "openamct/openamct.h"
+
+namespace py = pybind11;
+
+namespace {
+
+template <typename T>
+void read(const py::dict& d, const char* key, T* out) {
+  if (d.contains(key)) *out = d[key].cast<T>();
+}
+
+openamct::ModuleRecord record_from_dict(const py::dict& d) {
+  openamct::ModuleRecord r;
+  read(d, "name", &r.name);
+  read(d, "type_name", &r.type_name);
+  read(d, "call_count", &r.call_count);
+  read(d, "input_rank", &r.input_rank);
+  read(d, "padding_mode", &r.padding_mode);
+  read(d, "dilation", &r.dilation);
+  read(d, "has_bias", &r.has_bias);
+  read(d, "weight_shape", &r.weight_shape);
+  read(d, "groups", &r.groups);
+  read(d, "weight_id", &r.weight_id);
+  read(d, "num_layers", &r.num_layers);
+  read(d, "bidirectional", &r.bidirectional);
+  read(d, "dropout", &r.dropout);
+  read(d, "proj_size", &r.proj_size);
+  read(d, "hidden_size", &r.hidden_size);
+  return r;
+}
+
+py::dict record_to_dict(const openamct::ModuleRecord& r) {
+  py::dict d;
+  d["name"] = r.name;
+  d["type_name"] = r.type_name;
+  d["call_count"] = r.call_count;
+  d["input_rank"] = r.input_rank;
+  d["padding_mode"] = r.padding_mode;
+  d["dilation"] = r.dilation;
+  d["has_bias"] = r.has_bias;
+  d["weight_shape"] = r.weight_shape;
+  d["groups"] = r.groups;
+  d["weight_id"] = r.weight_id;
+  d["num_layers"] = r.num_layers;
+  d["bidirectional"] = r.bidirectional;
+  d["dropout"] = r.dropout;
+  d["proj_size"] = r.proj_size;
+  d["hidden_size"] = r.hidden_size;
+  return d;
+}
+
+// A ModelSource whose module list and capture come from Python callables.
+class PythonSource : public openamct::ModelSource {
+ public:
+  PythonSource(py::list modules, py::function capture)
+      : modules_(std::move(modules)), capture_(std::move(capture)) {}
+
+  std::vector<openamct::ModuleEntry> modules() override {
+    std::vector<openamct::ModuleEntry> out;
+    out.reserve(py::len(modules_));
+    for (const auto& item : modules_) {
+      auto t = item.cast<py::tuple>();
+      out.push_back({t[0].cast<std::string>(), t[1].cast<std::string>()});
+    }
+    return out;
+  }
+
+  openamct::LayerTable capture() override {
+    py::list rows = capture_();
+    openamct::LayerTable table;
+    table.modules.reserve(py::len(rows));
+    for (const auto& row : rows) table.modules.push_back(record_from_dict(row.cast<py::dict>()));
+    return table;
+  }
+
+ private:
+  py::list modules_;
+  py::function capture_;
+};
+
+openamct::QuantConfigOptions make_options(std::vector<std::string> skip_layers, int64_t batch_num,
+                                          bool activation_offset,
+                                          std::optional<std::string> config_definition) {
+  openamct::QuantConfigOptions o;
+  o.skip_layers = std::move(skip_layers);
+  o.batch_num = batch_num;
+  o.activation_offset = activation_offset;
+  o.config_definition = std::move(config_definition);
+  return o;
+}
+
+std::vector<c10::IValue> to_ivalues(const std::vector<at::Tensor>& inputs) {
+  return std::vector<c10::IValue>(inputs.begin(), inputs.end());
+}
+
+py::list reports_to_list(const std::vector<openamct::LayerReport>& reports) {
+  py::list out;
+  for (const auto& r : reports) {
+    py::dict d;
+    d["name"] = r.name;
+    d["type"] = r.type_name;
+    d["quantize"] = r.quantize;
+    d["verdict"] = r.verdict;
+    d["reason"] = r.reason;
+    out.append(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  static py::exception<openamct::Error> config_parse_error(m, "ConfigParseError",
+                                                           PyExc_ValueError);
+  config_parse_error.attr("__module__") = "openamct";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const openamct::Error& e) {
+      switch (e.kind()) {
+        case openamct::ErrorKind::kType: PyErr_SetString(PyExc_TypeError, e.what()); return;
+        case openamct::ErrorKind::kValue: PyErr_SetString(PyExc_ValueError, e.what()); return;
+        case openamct::ErrorKind::kRuntime: PyErr_SetString(PyExc_RuntimeError, e.what()); return;
+        case openamct::ErrorKind::kFileNotFound:
+          PyErr_SetString(PyExc_FileNotFoundError, e.what());
+          return;
+        case openamct::ErrorKind::kOS: PyErr_SetString(PyExc_OSError, e.what()); return;
+        case openamct::ErrorKind::kConfigParse:
+          PyErr_SetString(config_parse_error.ptr(), e.what());
+          return;
+      }
+    } catch (const std::logic_error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  m.def("quantizable_types", &openamct::quantizable_types);
+
+  m.def("create_quant_config",
+        [](const std::string& config_file, py::list modules, py::function capture,
+           std::vector<std::string> skip_layers, int64_t batch_num, bool activation_offset,
+           std::optional<std::string> config_definition) {
+          PythonSource source(std::move(modules), std::move(capture));
+          openamct::create_quant_config(
+              config_file, source,
+              make_options(std::move(skip_layers), batch_num, activation_offset,
+                           std::move(config_definition)));
+        });
+
+  m.def("inspect_layers", [](py::list modules, py::function capture) {
+    PythonSource source(std::move(modules), std::move(capture));
+    return reports_to_list(openamct::inspect_layers(source));
+  });
+
+  m.def("create_quant_config_torchscript",
+        [](const std::string& config_file, torch::jit::Module module,
+           const std::vector<at::Tensor>& inputs, std::vector<std::string> skip_layers,
+           int64_t batch_num, bool activation_offset,
+           std::optional<std::string> config_definition) {
+          openamct::create_quant_config(
+              config_file, module, to_ivalues(inputs),
+              make_options(std::move(skip_layers), batch_num, activation_offset,
+                           std::move(config_definition)));
+        });
+
+  m.def("inspect_layers_torchscript",
+        [](torch::jit::Module module, const std::vector<at::Tensor>& inputs) {
+          return reports_to_list(openamct::inspect_layers(module, to_ivalues(inputs)));
+        });
+
+  m.def("capture_torchscript",
+        [](torch::jit::Module module, const std::vector<at::Tensor>& inputs) {
+          py::list rows;
+          for (const auto& r : openamct::capture_layer_table(module, to_ivalues(inputs)).modules)
+            rows.append(record_to_dict(r));
+          return rows;
+        });
+
+  // Route the core's log lines to Python's `logging` (logger "openamct").
+  m.def("set_log_sink", [](py::object logger) {
+    if (logger.is_none()) {
+      openamct::set_log_sink(nullptr);
+      return;
+    }
+    // Kept alive for the life of the process: the sink may fire during exit.
+    auto* keep = new py::object(std::move(logger));
+    openamct::set_log_sink([keep](openamct::LogLevel level, const std::string& msg) {
+      py::gil_scoped_acquire gil;
+      keep->attr("log")(static_cast<int>(level), msg);
+    });
+  });
+}

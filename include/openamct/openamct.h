@@ -1,0 +1,85 @@
+// OpenAMCT public C++ API.
+//
+//   torch::jit::Module m = torch::jit::load("model.pt");
+//   openamct::create_quant_config("config.json", m, {torch::randn({1, 3, 224, 224})});
+//
+// Writes the per-layer quantization config that AMCT's
+// amct_pytorch.create_quant_config writes for the same model, byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "openamct/errors.h"
+#include "openamct/layer_table.h"
+#include "openamct/log.h"
+
+namespace torch {
+namespace jit {
+struct Module;
+}  // namespace jit
+}  // namespace torch
+namespace c10 {
+struct IValue;
+}  // namespace c10
+
+namespace openamct {
+
+// The arguments of create_quant_config besides the file, the model and the
+// inputs. Defaults are the reference's.
+struct QuantConfigOptions {
+  std::vector<std::string> skip_layers;  // kept in the config, quant_enable false
+  int64_t batch_num = 1;
+  bool activation_offset = true;
+  // Path of a simple config (quant.cfg, protobuf text). When set, skip_layers,
+  // batch_num and activation_offset are ignored, as in the reference.
+  std::optional<std::string> config_definition;
+};
+
+// A producer of the layer table. The core asks for the module list first
+// (argument checks need no forward pass) and runs the capture only once every
+// argument has been checked.
+class ModelSource {
+ public:
+  virtual ~ModelSource() = default;
+  // named_modules(): every module's name and class, without running the model.
+  virtual std::vector<ModuleEntry> modules() = 0;
+  // Runs the model once and returns the full table.
+  virtual LayerTable capture() = 0;
+};
+
+// One row of inspect_layers: a module of a quantizable type and its verdict.
+struct LayerReport {
+  std::string name;
+  std::string type_name;
+  bool quantize;         // listed in the config
+  std::string verdict;   // "quantize", "reused", "shared_weight", ...
+  std::string reason;    // one readable sentence
+};
+
+// The core entry point every interface ends in.
+void create_quant_config(const std::string& config_file, ModelSource& source,
+                         const QuantConfigOptions& options = {});
+std::vector<LayerReport> inspect_layers(ModelSource& source);
+
+// TorchScript models (traced or scripted): the model is analysed in C++ and
+// run once on `inputs`.
+void create_quant_config(const std::string& config_file, torch::jit::Module& model,
+                         const std::vector<c10::IValue>& inputs,
+                         const QuantConfigOptions& options = {});
+std::vector<LayerReport> inspect_layers(torch::jit::Module& model,
+                                        const std::vector<c10::IValue>& inputs);
+
+// The layer table of a TorchScript model, as create_quant_config sees it
+// (for tools and for comparing producers).
+LayerTable capture_layer_table(torch::jit::Module& model,
+                               const std::vector<c10::IValue>& inputs);
+
+// The quantizable class names, in the reference's order (for producers that
+// only need to observe modules of these types).
+std::vector<std::string> quantizable_types();
+
+}  // namespace openamct

@@ -1,0 +1,132 @@
+"""The Python API: argument types are checked here (they are Python types);
+everything else happens in the C++ core."""
+
+import os
+
+import torch
+
+from . import _C
+from ._capture import capture_layer_table, module_entries
+
+_FUNC = 'create_quant_config'
+
+
+def _type_error(name, expected, value, hint=''):
+    return TypeError('Func %s argument %s must be %s%s (got %s %r)' % (
+        _FUNC, name, expected, hint, type(value).__name__, value))
+
+
+def _as_path(value, name, allow_none):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return path
+    expected = "(<class 'NoneType'>, <class 'str'>)" if allow_none else "<class 'str'>"
+    raise _type_error(name, expected, value, '; a str or os.PathLike path')
+
+
+def _check_skip_layers(skip_layers):
+    if skip_layers is None:
+        return []
+    if not isinstance(skip_layers, list):
+        raise _type_error('skip_layers', "(<class 'list'>, <class 'NoneType'>)", skip_layers)
+    bad = [s for s in skip_layers if not isinstance(s, str)]
+    if bad:
+        repeated = []
+        for s in skip_layers:
+            if skip_layers.count(s) > 1 and s not in repeated:
+                repeated.append(s)
+        if repeated:
+            raise ValueError('Please delete repeated items in skip_layers, repeated items '
+                             'are %r ' % repeated)
+        raise ValueError('Layer %s does not exist in the graph. skip_layers holds module '
+                         'names as str, not %s.' % (bad[0], type(bad[0]).__name__))
+    return list(skip_layers)
+
+
+def _as_inputs(input_data):
+    if isinstance(input_data, torch.Tensor):
+        return (input_data,)
+    if isinstance(input_data, tuple):
+        return input_data
+    raise RuntimeError('input data type must be tuple or torch.Tensor! Got %s; pass a '
+                       'Tensor, or a tuple with one entry per forward() argument.'
+                       % type(input_data).__name__)
+
+
+def _is_torchscript(model):
+    return isinstance(model, torch.jit.ScriptModule)
+
+
+def _script_inputs(inputs):
+    if not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise RuntimeError('input data type must be tuple or torch.Tensor! A TorchScript '
+                           'model takes a Tensor or a tuple of Tensors.')
+    return list(inputs)
+
+
+def create_quant_config(config_file, model, input_data, skip_layers=None, batch_num=1,
+                        activation_offset=True, config_defination=None):
+    """Find the quantizable layers of ``model`` and write their quantization config.
+
+    Runs ``model`` once on ``input_data`` (a Tensor, or a tuple of Tensors for a
+    forward() with several arguments) without gradients and in eval mode, and
+    writes ``config_file`` (JSON, mode 0640, missing folders created) exactly as
+    ``amct_pytorch.create_quant_config`` does.
+
+    Args:
+        config_file: path of the JSON config to write (str or os.PathLike).
+        model: a ``torch.nn.Module`` (eager, or TorchScript).
+        input_data: a Tensor or a tuple of inputs for ``model.forward``.
+        skip_layers: names of layers to keep in the config with
+            ``quant_enable: false``.
+        batch_num: number of calibration batches, an int > 0.
+        activation_offset: asymmetric (True) or symmetric activation quantization.
+        config_defination: path of a simple config (quant.cfg, protobuf text).
+            When given, skip_layers, batch_num and activation_offset are ignored
+            and must be set in that file.
+
+    Raises:
+        TypeError: an argument of the wrong type.
+        ValueError: a bad value, a bad config, or no quantizable layer.
+        openamct.ConfigParseError: a config_defination that does not parse.
+        RuntimeError: input_data of the wrong type, or a forward pass that fails.
+    """
+    path = _as_path(config_file, 'config_file', allow_none=False)
+    if not isinstance(model, torch.nn.Module):
+        raise _type_error('model', "<class 'torch.nn.modules.module.Module'>", model)
+    skip = _check_skip_layers(skip_layers)
+    if not isinstance(batch_num, int) or isinstance(batch_num, bool):
+        raise _type_error('batch_num', "<class 'int'>", batch_num)
+    if not isinstance(activation_offset, bool):
+        raise _type_error('activation_offset', "<class 'bool'>", activation_offset)
+    cfg = _as_path(config_defination, 'config_defination', allow_none=True)
+    inputs = _as_inputs(input_data)
+
+    if _is_torchscript(model):
+        _C.create_quant_config_torchscript(path, model._c, _script_inputs(inputs), skip,
+                                           batch_num, activation_offset, cfg)
+        return None
+    _C.create_quant_config(path, module_entries(model),
+                           lambda: capture_layer_table(model, inputs),
+                           skip, batch_num, activation_offset, cfg)
+    return None
+
+
+def inspect_layers(model, input_data):
+    """Every module of a quantizable type with its verdict.
+
+    Returns a list of dicts ``{'name', 'type', 'quantize', 'verdict', 'reason'}``
+    in ``named_modules()`` order: ``quantize`` is True for the layers that
+    create_quant_config lists, and ``reason`` says in one sentence why a layer
+    is left out.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError('Func inspect_layers argument model must be '
+                        "<class 'torch.nn.modules.module.Module'>")
+    inputs = _as_inputs(input_data)
+    if _is_torchscript(model):
+        return _C.inspect_layers_torchscript(model._c, _script_inputs(inputs))
+    return _C.inspect_layers(module_entries(model), lambda: capture_layer_table(model, inputs))
