@@ -6,7 +6,7 @@ import os
 import torch
 
 from . import _C
-from ._capture import capture_layer_table, module_entries
+from ._capture import CAPTURE_MODES, capture_layer_table, module_entries
 
 _FUNC = 'create_quant_config'
 
@@ -67,8 +67,14 @@ def _script_inputs(inputs):
     return list(inputs)
 
 
+def _check_capture(capture):
+    if capture not in CAPTURE_MODES:
+        raise ValueError('capture must be one of %s, got %r' % (', '.join(map(repr, CAPTURE_MODES)),
+                                                              capture))
+
+
 def create_quant_config(config_file, model, input_data, skip_layers=None, batch_num=1,
-                        activation_offset=True, config_defination=None):
+                        activation_offset=True, config_defination=None, *, capture='auto'):
     """Find the quantizable layers of ``model`` and write their quantization config.
 
     Runs ``model`` once on ``input_data`` (a Tensor, or a tuple of Tensors for a
@@ -87,6 +93,11 @@ def create_quant_config(config_file, model, input_data, skip_layers=None, batch_
         config_defination: path of a simple config (quant.cfg, protobuf text).
             When given, skip_layers, batch_num and activation_offset are ignored
             and must be set in that file.
+        capture: (OpenAMCT only) how the layers are found. 'auto' (default)
+            runs a shadow of the model on the meta device, which costs what the
+            graph costs, not what its arithmetic costs, and falls back to
+            running the model on input_data when that fails; 'meta' and 'real'
+            force one of the two. Both give the same config.
 
     Raises:
         TypeError: an argument of the wrong type.
@@ -104,18 +115,19 @@ def create_quant_config(config_file, model, input_data, skip_layers=None, batch_
         raise _type_error('activation_offset', "<class 'bool'>", activation_offset)
     cfg = _as_path(config_defination, 'config_defination', allow_none=True)
     inputs = _as_inputs(input_data)
+    _check_capture(capture)
 
     if _is_torchscript(model):
         _C.create_quant_config_torchscript(path, model._c, _script_inputs(inputs), skip,
                                            batch_num, activation_offset, cfg)
         return None
     _C.create_quant_config(path, module_entries(model),
-                           lambda: capture_layer_table(model, inputs),
+                           lambda: capture_layer_table(model, inputs, capture),
                            skip, batch_num, activation_offset, cfg)
     return None
 
 
-def inspect_layers(model, input_data):
+def inspect_layers(model, input_data, *, capture='auto'):
     """Every module of a quantizable type with its verdict.
 
     Returns a list of dicts ``{'name', 'type', 'quantize', 'verdict', 'reason'}``
@@ -127,6 +139,7 @@ def inspect_layers(model, input_data):
         raise TypeError('Func inspect_layers argument model must be '
                         "<class 'torch.nn.modules.module.Module'>")
     inputs = _as_inputs(input_data)
+    _check_capture(capture)
     if _is_torchscript(model):
         return _C.inspect_layers_torchscript(model._c, _script_inputs(inputs))
-    return _C.inspect_layers(module_entries(model), lambda: capture_layer_table(model, inputs))
+    return _C.inspect_layers(module_entries(model), lambda: capture_layer_table(model, inputs, capture))
