@@ -210,3 +210,35 @@ def test_one_warning_per_excluded_layer_and_one_summary(workdir, caplog):
     summary = [m for m in infos if m.startswith('Layers of a quantizable type')]
     assert summary == ['Layers of a quantizable type: 5; quantized: 2, skipped by the user: 0, '
                        'excluded: 3.']
+
+
+def test_module_read_but_not_called_is_left_out_d6(workdir):
+    class ReadsWeight(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, t):
+            t = torch.nn.functional.linear(t, self.proj.weight, self.proj.bias)
+            return self.fc(t)
+
+    rows = {r['name']: r for r in amct.inspect_layers(ReadsWeight().eval(), torch.randn(1, 4))}
+    assert rows['proj']['verdict'] == 'not_executed'
+    assert rows['fc']['quantize']
+
+
+def test_equal_but_distinct_weights_are_not_shared_d7(workdir):
+    import copy
+    proto = nn.Linear(4, 4)
+    model = nn.Sequential(copy.deepcopy(proto), copy.deepcopy(proto)).eval()
+    assert torch.equal(model[0].weight, model[1].weight)
+    rows = amct.inspect_layers(model, torch.randn(1, 4))
+    assert [r['quantize'] for r in rows] == [True, True]
+
+
+def test_tied_weights_are_shared(workdir):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)).eval()
+    model[1].weight = model[0].weight
+    rows = amct.inspect_layers(model, torch.randn(1, 4))
+    assert [r['verdict'] for r in rows] == ['shared_weight', 'shared_weight']
