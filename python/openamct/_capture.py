@@ -14,8 +14,12 @@ nothing of the user's model is copied or changed: hooks are removed and every
 ``training`` flag is restored, also when the forward pass raises.
 """
 
+import contextlib
 import copy
+import copyreg
+import gc
 import logging
+from collections import OrderedDict
 
 import torch
 
@@ -58,14 +62,17 @@ def _static_facts(mod, rec, weight_ids):
         rec['weight_id'] = weight_ids.setdefault(id(weight), len(weight_ids))
 
 
-def _static_records(model):
-    """One record per named module; quantizable ones with their static facts."""
+def _static_records(modules):
+    """One record per named module; quantizable ones with their static facts.
+
+    modules: model.named_modules() as a list. Returns (records, observed):
+    observed pairs each quantizable record with its module."""
     records, observed, weight_ids = [], [], {}
-    for name, mod in model.named_modules():
+    for name, mod in modules:
         rec = {'name': name, 'type_name': type(mod).__name__}
         if rec['type_name'] in _QUANTIZABLE:
             _static_facts(mod, rec, weight_ids)
-            observed.append(rec)
+            observed.append((rec, mod))
         else:
             weight = getattr(mod, 'weight', None)
             if isinstance(weight, torch.Tensor):
@@ -74,10 +81,14 @@ def _static_records(model):
     return records, observed
 
 
-def _run_hooked(model, inputs, observed_names):
-    """Run model(*inputs) once; return {name: [call_count, input_rank]}."""
-    by_name = dict(model.named_modules())
-    seen = {name: [0, -1] for name in observed_names}
+def _run_hooked(model, inputs, hooked, modules):
+    """Run model(*inputs) once, in eval mode and without gradients.
+
+    hooked: (name, module) pairs to watch; modules: the modules whose
+    training flags are restored afterwards (every module of a user's model).
+    Returns {name: [call_count, input_rank]}.
+    """
+    seen = {name: [0, -1] for name, _ in hooked}
 
     def make_hook(slot):
         def pre_hook(_mod, args):
@@ -86,8 +97,8 @@ def _run_hooked(model, inputs, observed_names):
                 slot[1] = args[0].dim()
         return pre_hook
 
-    handles = [by_name[n].register_forward_pre_hook(make_hook(seen[n])) for n in observed_names]
-    flags = [(m, m.training) for m in model.modules()]
+    handles = [mod.register_forward_pre_hook(make_hook(seen[name])) for name, mod in hooked]
+    flags = [(m, m.training) for m in modules]
     try:
         model.eval()
         with torch.no_grad():
@@ -112,49 +123,149 @@ def _to_meta(value):
     return value
 
 
-def meta_shadow(model):
+# Immutable values, which deepcopy returns as they are (or, for a device, an
+# equal one): the shadow shares them.
+_ATOMIC = frozenset((type(None), bool, int, float, complex, str, bytes, type, torch.dtype,
+                     torch.device, torch.layout, torch.memory_format))
+_CONTAINERS = frozenset((dict, OrderedDict, set))
+_TENSOR_DICTS = frozenset(('_parameters', '_buffers'))
+# How a class copies itself: a module class that changes none of these is
+# copied field by field below, exactly as deepcopy would copy it (deepcopy
+# then calls __setstate__, which a class may change: so do we).
+_COPY_PROTOCOL = ('__deepcopy__', '__reduce_ex__', '__reduce__', '__getstate__',
+                  '__getnewargs_ex__', '__getnewargs__')
+
+
+def _copies_like_module(cls, cache):
+    plain = cache.get(cls)
+    if plain is None:
+        plain = (all(getattr(cls, n, None) is getattr(torch.nn.Module, n, None)
+                     for n in _COPY_PROTOCOL)
+                 and not copyreg._slotnames(cls))
+        cache[cls] = plain
+    return plain
+
+
+def _shadow_module(mod, memo, cache):
+    """copy.deepcopy(mod, memo) for a module tree, several times faster.
+
+    deepcopy takes every attribute of every module through its generic
+    protocol. Here a module whose class copies like nn.Module gets a copy of
+    its __dict__ in which the parameters and buffers are their twins in memo,
+    the submodules are shadows, every empty container (the hook dicts) is a
+    new one, and any other value deepcopy would not share (a list, a non-empty
+    dict, a tensor attribute) is deep-copied; then __setstate__, as deepcopy
+    does. Any other class goes through deepcopy itself, with the same memo.
+    """
+    twin = memo.get(id(mod))
+    if twin is not None:
+        return twin
+    cls = type(mod)
+    if not _copies_like_module(cls, cache):
+        return copy.deepcopy(mod, memo)
+    twin = cls.__new__(cls)
+    memo[id(mod)] = twin
+    state = mod.__dict__.copy()
+    for key, value in state.items():
+        kind = type(value)
+        if kind in _ATOMIC:
+            continue
+        if kind is OrderedDict and key == '_modules':
+            state[key] = OrderedDict([(n, m if m is None else _shadow_module(m, memo, cache))
+                                      for n, m in value.items()])
+        elif not value and kind in _CONTAINERS:
+            state[key] = kind()
+        elif kind is OrderedDict and key in _TENSOR_DICTS:
+            state[key] = OrderedDict([(n, t if t is None else memo[id(t)])
+                                      for n, t in value.items()])
+        elif kind is tuple and all(type(v) in _ATOMIC for v in value):
+            continue  # deepcopy returns such a tuple itself
+        else:
+            state[key] = copy.deepcopy(value, memo)
+    twin.__setstate__(state)
+    return twin
+
+
+def meta_shadow(model, memo=None):
     """A copy of the module tree whose parameters and buffers are on meta.
 
-    deepcopy is told, through its memo, to use a meta twin for every parameter
-    and buffer, so no weight data is copied and a Parameter shared by two
-    modules has one shared twin.
+    The copy is deepcopy's, told through its memo to use a meta twin for
+    every parameter and buffer, so no weight data is copied and a Parameter
+    shared by two modules has one shared twin. Parameters and buffers already
+    on meta are their own twins. A memo given by the caller receives, as
+    deepcopy's does, the twin of every module, parameter and buffer by id.
     """
-    memo = {}
-    for p in model.parameters():
-        if id(p) not in memo:
-            twin = p if p.is_meta else torch.nn.Parameter(
-                torch.empty_like(p, device='meta'), requires_grad=p.requires_grad)
-            memo[id(p)] = twin
-    for b in model.buffers():
-        if id(b) not in memo:
-            memo[id(b)] = _to_meta(b)
-    return copy.deepcopy(model, memo)
+    memo = {} if memo is None else memo
+    for mod in model.modules():
+        for p in mod._parameters.values():
+            if p is not None and id(p) not in memo:
+                memo[id(p)] = p if p.is_meta else torch.nn.Parameter(
+                    torch.empty_like(p, device='meta'), p.requires_grad)
+        for b in mod._buffers.values():
+            if b is not None and id(b) not in memo:
+                memo[id(b)] = b if b.is_meta else torch.empty_like(b, device='meta')
+    return _shadow_module(model, memo, {})
+
+
+def _run_shadow(model, inputs, hooked):
+    """_run_hooked on a meta shadow of model, fed with meta copies of inputs."""
+    twins = {}
+    shadow = meta_shadow(model, twins)
+    if not all(id(mod) in twins for _, mod in hooked):
+        # a class with its own __deepcopy__ that left its submodules out of
+        # the memo: find the twins by name instead
+        by_name = dict(shadow.named_modules())
+        twins = {id(mod): by_name[name] for name, mod in hooked}
+    # the shadow is thrown away: no training flag to restore
+    return _run_hooked(shadow, _to_meta(inputs),
+                       [(name, twins[id(mod)]) for name, mod in hooked], ())
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector off, then back as it was.
+
+    The structural capture allocates a few container objects per module and
+    frees them all at the end; on a large model (10,000 layers) the
+    collections those allocations trigger walk the whole heap again and again
+    and take longer than the capture itself. Nothing it allocates needs the
+    collector: reference counting frees it, or the collector once it is back.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def capture_layer_table(model, inputs, mode='auto'):
     """Run the model once and return one record dict per named module."""
-    records, observed = _static_records(model)
-    names = [rec['name'] for rec in observed]
     seen = None
-    if mode in ('auto', 'meta'):
-        try:
-            seen = _run_hooked(meta_shadow(model), _to_meta(inputs), names)
-        except Exception as exc:  # noqa: BLE001 - any failure means: run for real
-            if mode == 'meta':
-                raise RuntimeError(
-                    "capture='meta' failed: %s: %s. Use capture='auto' or 'real' to run "
-                    "the model on input_data instead." % (type(exc).__name__, exc)) from exc
-            _log.info('The structural capture on the meta device failed (%s: %s); running '
-                      'the model on input_data instead.', type(exc).__name__,
-                      str(exc).splitlines()[0] if str(exc) else '')
+    with _gc_paused():
+        modules = list(model.named_modules())
+        records, observed = _static_records(modules)
+        hooked = [(rec['name'], mod) for rec, mod in observed]
+        if mode in ('auto', 'meta'):
+            try:
+                seen = _run_shadow(model, inputs, hooked)
+            except Exception as exc:  # noqa: BLE001 - any failure means: run for real
+                if mode == 'meta':
+                    raise RuntimeError(
+                        "capture='meta' failed: %s: %s. Use capture='auto' or 'real' to run "
+                        "the model on input_data instead." % (type(exc).__name__, exc)) from exc
+                _log.info('The structural capture on the meta device failed (%s: %s); running '
+                          'the model on input_data instead.', type(exc).__name__,
+                          str(exc).splitlines()[0] if str(exc) else '')
     if seen is None:
         try:
-            seen = _run_hooked(model, inputs, names)
+            seen = _run_hooked(model, inputs, hooked, [mod for _, mod in modules])
         except Exception as exc:
             raise RuntimeError(
                 "The model's forward pass on input_data failed: %s: %s. Check that "
                 "input_data matches what model.forward() expects." %
                 (type(exc).__name__, exc)) from exc
-    for rec in observed:
+    for rec, _ in observed:
         rec['call_count'], rec['input_rank'] = seen[rec['name']]
     return records
