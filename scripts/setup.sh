@@ -8,10 +8,8 @@ PACKAGES=(
   libtorch-dev python3-torch python3-torchvision
   pybind11-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
   libgtest-dev python3-pytest
+  clang libclang-rt-14-dev   # libFuzzer targets (scripts/fuzz.sh)
 )
-if [ "${OPENAMCT_WITH_FUZZ:-0}" = 1 ]; then
-  PACKAGES+=(clang libclang-rt-14-dev)
-fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -8,6 +8,9 @@
 #include <torch/extension.h>
 #include <torch/script.h>
 
+#include <cstdio>
+#include <cstring>
+
 #include "openamct/openamct.h"
 
 namespace py = pybind11;
@@ -117,6 +120,41 @@ py::list reports_to_list(const std::vector<openamct::LayerReport>& reports) {
   return out;
 }
 
+// PyErr_SetString with a message that may hold bytes that are not UTF-8
+// (paths are bytes): PyErr_SetString would fail to decode it and raise the
+// exception with no message at all.
+void set_python_error(PyObject* type, const char* message) {
+  PyObject* text = PyUnicode_DecodeUTF8(message, static_cast<Py_ssize_t>(std::strlen(message)),
+                                        "backslashreplace");
+  if (!text) return;  // MemoryError is set
+  PyErr_SetObject(type, text);
+  Py_DECREF(text);
+}
+
+// An OSError message of the core reads "[Errno N] <text>". Raised as
+// OSError(N, <text>), Python picks the subclass the reference's own open()
+// would raise (PermissionError, FileNotFoundError, IsADirectoryError, ...),
+// sets `errno`, and str() gives the message back unchanged.
+void set_os_error(PyObject* fallback_type, const char* message) {
+  int err = 0;
+  int consumed = 0;
+  if (std::sscanf(message, "[Errno %d] %n", &err, &consumed) != 1 || consumed == 0) {
+    set_python_error(fallback_type, message);
+    return;
+  }
+  const char* rest = message + consumed;
+  PyObject* text =
+      PyUnicode_DecodeUTF8(rest, static_cast<Py_ssize_t>(std::strlen(rest)), "backslashreplace");
+  if (!text) return;
+  PyObject* args = Py_BuildValue("(iN)", err, text);
+  if (!args) return;
+  PyObject* error = PyObject_Call(PyExc_OSError, args, nullptr);
+  Py_DECREF(args);
+  if (!error) return;
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error)), error);
+  Py_DECREF(error);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -128,19 +166,19 @@ PYBIND11_MODULE(_C, m) {
       if (p) std::rethrow_exception(p);
     } catch (const openamct::Error& e) {
       switch (e.kind()) {
-        case openamct::ErrorKind::kType: PyErr_SetString(PyExc_TypeError, e.what()); return;
-        case openamct::ErrorKind::kValue: PyErr_SetString(PyExc_ValueError, e.what()); return;
-        case openamct::ErrorKind::kRuntime: PyErr_SetString(PyExc_RuntimeError, e.what()); return;
+        case openamct::ErrorKind::kType: set_python_error(PyExc_TypeError, e.what()); return;
+        case openamct::ErrorKind::kValue: set_python_error(PyExc_ValueError, e.what()); return;
+        case openamct::ErrorKind::kRuntime: set_python_error(PyExc_RuntimeError, e.what()); return;
         case openamct::ErrorKind::kFileNotFound:
-          PyErr_SetString(PyExc_FileNotFoundError, e.what());
+          set_os_error(PyExc_FileNotFoundError, e.what());
           return;
-        case openamct::ErrorKind::kOS: PyErr_SetString(PyExc_OSError, e.what()); return;
+        case openamct::ErrorKind::kOS: set_os_error(PyExc_OSError, e.what()); return;
         case openamct::ErrorKind::kConfigParse:
-          PyErr_SetString(config_parse_error.ptr(), e.what());
+          set_python_error(config_parse_error.ptr(), e.what());
           return;
       }
     } catch (const std::logic_error& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
+      set_python_error(PyExc_RuntimeError, e.what());
     }
   });
 

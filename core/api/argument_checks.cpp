@@ -13,13 +13,30 @@ std::string check_config_file(const std::string& config_file) {
   const std::string fix = " Pass the path of a file, e.g. './quant_config.json'.";
   if (config_file.empty())
     throw_value_error("config_file '' is invalid: it is empty." + fix);
+  if (config_file.find('\0') != std::string::npos)
+    throw_value_error("config_file " + python_str_repr(config_file) +
+                      " is invalid: it contains a NUL character, which no file name can hold." +
+                      fix);
   if (config_file.back() == '/')
     throw_value_error("config_file " + python_str_repr(config_file) +
                       " is invalid: it ends with '/', which names a directory." + fix);
   struct stat st {};
-  if (::stat(config_file.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+  const bool exists = ::stat(config_file.c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode))
     throw_value_error("config_file " + python_str_repr(config_file) +
                       " is invalid: it is an existing directory." + fix);
+  // The config replaces the file by a rename, which would replace a device
+  // node, a FIFO or a socket with a plain file (and merely opening a FIFO
+  // waits for a writer forever).
+  if (exists && !S_ISREG(st.st_mode)) {
+    const char* what = S_ISCHR(st.st_mode)    ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "not a regular file";
+    throw_value_error("config_file " + python_str_repr(config_file) + " is invalid: it is " +
+                      what + ", not a regular file." + fix);
+  }
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::path resolved = fs::weakly_canonical(fs::absolute(config_file, ec), ec);
@@ -29,6 +46,12 @@ std::string check_config_file(const std::string& config_file) {
     throw_value_error("config_file's name{" + base +
                       "} is invalid, '/' is reserved characters, length should be less than 255.");
   return resolved.string();
+}
+
+void check_config_definition(const std::string& config_definition) {
+  if (config_definition.find('\0') != std::string::npos)
+    throw_value_error("config_defination " + python_str_repr(config_definition) +
+                      " is invalid: it contains a NUL character, which no file name can hold.");
 }
 
 void check_batch_num(int64_t batch_num) {

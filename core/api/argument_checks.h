@@ -10,10 +10,14 @@
 
 namespace openamct {
 
-// config_file must name a file: not '', not ending in '/', not an existing
-// directory, basename shorter than 255 bytes. Returns the path to write,
+// config_file must name a file: not '', no NUL, not ending in '/', not an
+// existing directory, device, FIFO or socket, basename shorter than 255 bytes. Returns the path to write,
 // with symlinks resolved like the reference's os.path.realpath.
 std::string check_config_file(const std::string& config_file);
+
+// The path of a simple config: a file name cannot hold a NUL character (the
+// file itself is read and checked by SimpleConfig::read).
+void check_config_definition(const std::string& config_definition);
 
 void check_batch_num(int64_t batch_num);
 

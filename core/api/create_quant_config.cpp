@@ -1,6 +1,8 @@
 // create_quant_config: check arguments -> capture the graph -> analyse layers
 // -> apply the user's rules -> write the file. Every interface (Python, C++,
 // CLI) ends here with its own ModelSource.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <optional>
 
@@ -37,10 +39,12 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
   // 1. Arguments, before anything runs.
   const std::string path = check_config_file(config_file);
   std::optional<SimpleConfig> simple;
-  if (options.config_definition)
+  if (options.config_definition) {
+    check_config_definition(*options.config_definition);
     simple = SimpleConfig::read(*options.config_definition);
-  else
+  } else {
     check_batch_num(options.batch_num);
+  }
   const std::vector<ModuleEntry> modules = source.modules();
   check_no_amct_operations(modules);
   if (!simple)
@@ -62,10 +66,9 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
   report(decisions, config);
 
   // 4. Write the file; an existing one is replaced only now.
-  if (FILE* f = std::fopen(path.c_str(), "rb")) {
-    std::fclose(f);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0)  // not fopen: opening a FIFO blocks
     log_warning("The file already exists at " + path + ", and it will be overwritten.");
-  }
   write_file_atomically(path, to_config_text(config));
   log_info("Create quant config file " + path + " success.");
 }

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <string>
 
+#include "common/python_repr.h"
+
 namespace openamct {
 namespace {
 
@@ -51,6 +53,30 @@ void stderr_sink(LogLevel level, const std::string& message) {
   std::cerr << stamp << " - " << level_name(level) << " - [OpenAMCT]: " << message << "\n";
 }
 
+// Messages name paths and layers, which may hold bytes that are not UTF-8 (a
+// file name is any bytes). Sinks get valid UTF-8, each stray byte written as
+// \xNN like Python's repr does: Python's sink could not even turn the message
+// into a str, and a log line must never fail the call that logs it.
+std::string as_valid_utf8(const std::string& message) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < message.size()) {
+    std::uint32_t cp = 0;
+    const std::size_t len = decode_utf8_at(message, i, cp);
+    if (len > 0) {
+      out.append(message, i, len);
+      i += len;
+      continue;
+    }
+    static const char kHex[] = "0123456789abcdef";
+    const unsigned char byte = static_cast<unsigned char>(message[i++]);
+    out += "\\x";
+    out.push_back(kHex[byte >> 4]);
+    out.push_back(kHex[byte & 0xf]);
+  }
+  return out;
+}
+
 }  // namespace
 
 void set_log_sink(LogSink sink) {
@@ -58,7 +84,8 @@ void set_log_sink(LogSink sink) {
   current_sink() = std::move(sink);
 }
 
-void log(LogLevel level, const std::string& message) {
+void log(LogLevel level, const std::string& raw_message) {
+  const std::string message = as_valid_utf8(raw_message);
   LogSink sink;
   {
     std::lock_guard<std::mutex> lock(sink_mutex());

@@ -17,14 +17,23 @@ def _type_error(name, expected, value, hint=''):
 
 
 def _as_path(value, name, allow_none):
+    """The path as the bytes the file system sees (os.fsencode), so that a
+    name that is not UTF-8 (a str holding surrogate escapes) names the same
+    file as it would for open()."""
     if value is None and allow_none:
         return None
     if isinstance(value, (str, os.PathLike)):
         path = os.fspath(value)
         if isinstance(path, str):
-            return path
+            if '\0' in path:
+                raise ValueError('%s %r is invalid: it contains a NUL character, which no file '
+                                 'name can hold.' % (name, path))
+            return os.fsencode(path)
     expected = "(<class 'NoneType'>, <class 'str'>)" if allow_none else "<class 'str'>"
-    raise _type_error(name, expected, value, '; a str or os.PathLike path')
+    hint = '; a str or os.PathLike path'
+    if isinstance(value, (bytes, os.PathLike)) and isinstance(os.fspath(value), bytes):
+        hint += ' (for a bytes path, pass os.fsdecode(path))'
+    raise _type_error(name, expected, value, hint)
 
 
 def _check_skip_layers(skip_layers):
@@ -43,7 +52,18 @@ def _check_skip_layers(skip_layers):
                              'are %r ' % repeated)
         raise ValueError('Layer %s does not exist in the graph. skip_layers holds module '
                          'names as str, not %s.' % (bad[0], type(bad[0]).__name__))
-    return list(skip_layers)
+    return [_as_text_bytes(s) for s in skip_layers]
+
+
+def _as_text_bytes(name):
+    """A str for the core; one holding lone surrogates (no UTF-8 form) goes as
+    bytes, so that it is reported as an unknown layer instead of failing the
+    call's argument conversion."""
+    try:
+        name.encode('utf-8')
+        return name
+    except UnicodeEncodeError:
+        return name.encode('utf-8', 'surrogatepass')
 
 
 def _as_inputs(input_data):
@@ -51,9 +71,39 @@ def _as_inputs(input_data):
         return (input_data,)
     if isinstance(input_data, tuple):
         return input_data
-    raise RuntimeError('input data type must be tuple or torch.Tensor! Got %s; pass a '
-                       'Tensor, or a tuple with one entry per forward() argument.'
+    raise RuntimeError('input data type must be tuple or torch.Tensor! Got input_data of type '
+                       '%s; pass a Tensor, or a tuple with one entry per forward() argument.'
                        % type(input_data).__name__)
+
+
+def _tensor_devices(value, out):
+    if isinstance(value, torch.Tensor):
+        out.add(value.device)
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            _tensor_devices(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _tensor_devices(v, out)
+    return out
+
+
+def _check_devices(model, inputs):
+    """input_data must be where the model is, before anything runs: a model
+    that gets inputs on another device fails deep inside its forward pass (or,
+    for 'meta' inputs, appears to work and fails later, at calibration). A
+    model wholly on 'meta' has no data to compute with: it is only captured
+    structurally, which takes inputs from any device."""
+    model_devices = {t.device for t in model.parameters()} | {t.device for t in model.buffers()}
+    if not model_devices or all(d.type == 'meta' for d in model_devices):
+        return
+    stray = _tensor_devices(inputs, set()) - model_devices
+    if stray:
+        names = lambda devices: ', '.join(sorted(str(d) for d in devices))
+        raise RuntimeError(
+            'input_data is on %s, but the model is on %s. Move input_data to the model\'s '
+            'device (e.g. input_data.to(%r)) or the model to the inputs\' device.'
+            % (names(stray), names(model_devices), str(min(model_devices, key=str))))
 
 
 def _is_torchscript(model):
@@ -116,6 +166,7 @@ def create_quant_config(config_file, model, input_data, skip_layers=None, batch_
     cfg = _as_path(config_defination, 'config_defination', allow_none=True)
     inputs = _as_inputs(input_data)
     _check_capture(capture)
+    _check_devices(model, inputs)
 
     if _is_torchscript(model):
         _C.create_quant_config_torchscript(path, model._c, _script_inputs(inputs), skip,
@@ -140,6 +191,7 @@ def inspect_layers(model, input_data, *, capture='auto'):
                         "<class 'torch.nn.modules.module.Module'>")
     inputs = _as_inputs(input_data)
     _check_capture(capture)
+    _check_devices(model, inputs)
     if _is_torchscript(model):
         return _C.inspect_layers_torchscript(model._c, _script_inputs(inputs))
     return _C.inspect_layers(module_entries(model), lambda: capture_layer_table(model, inputs, capture))
