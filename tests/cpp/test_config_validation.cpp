@@ -13,19 +13,10 @@
 #include "openamct/errors.h"
 #include "rules/layer_verdict.h"
 #include "simple_config/simple_config.h"
+#include "test_util.h"
 
 namespace openamct {
 namespace {
-
-std::string error_of(const std::function<void()>& f, ErrorKind* kind = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (kind) *kind = e.kind();
-    return e.what();
-  }
-  return "<no error>";
-}
 
 ModuleRecord record(const std::string& name, const std::string& type,
                     std::vector<int64_t> weight_shape) {

@@ -5,6 +5,7 @@
 #include "config/config_defaults.h"
 #include "config/default_config.h"
 #include "openamct/errors.h"
+#include "test_util.h"
 
 namespace openamct {
 namespace {
@@ -17,16 +18,6 @@ ModuleRecord layer(const std::string& name, const std::string& type) {
   r.padding_mode = "zeros";
   r.dilation = {1, 1, 1};
   return r;
-}
-
-std::string error_of(const std::function<void()>& f, ErrorKind* kind = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (kind) *kind = e.kind();
-    return e.what();
-  }
-  return "<no error>";
 }
 
 const std::vector<ModuleEntry> kModules = {

@@ -14,19 +14,10 @@
 #include "openamct/errors.h"
 #include "rules/layer_verdict.h"
 #include "simple_config/simple_config.h"
+#include "test_util.h"
 
 namespace openamct {
 namespace {
-
-std::string error_of(const std::function<void()>& f, ErrorKind* kind = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (kind) *kind = e.kind();
-    return e.what();
-  }
-  return "<no error>";
-}
 
 std::string parse_error(const std::string& text) {
   ErrorKind kind = ErrorKind::kRuntime;
