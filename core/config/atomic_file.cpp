@@ -148,16 +148,6 @@ int fsync_retrying(int fd) {
   return 0;
 }
 
-// Makes the rename itself durable. Best effort: the new file is already in
-// place, so a failure here is not worth reporting as a failed write.
-void sync_directory(const std::string& dir) {
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(),
-                        O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  fsync_retrying(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 namespace testing_hooks {
@@ -206,8 +196,11 @@ void write_file_atomically(const std::string& path, const std::string& content,
     err = errno;
     throw_os_error(err, path, kNotWrittenHint);
   }
+  // The folder is not fsync-ed: after a crash the rename may be undone, but
+  // the file under the name is then the old one, complete, and never a
+  // partial new one (its data was synced before the rename). That costs
+  // nothing a user keeps, and saves a disk wait per call.
   temp.commit();
-  sync_directory(dir);
 }
 
 }  // namespace openamct

@@ -88,13 +88,18 @@ def _tensor_devices(value, out):
     return out
 
 
-def _check_devices(model, inputs):
+def _check_devices(modules, inputs):
     """input_data must be where the model is, before anything runs: a model
     that gets inputs on another device fails deep inside its forward pass (or,
     for 'meta' inputs, appears to work and fails later, at calibration). A
     model wholly on 'meta' has no data to compute with: it is only captured
     structurally, which takes inputs from any device."""
-    model_devices = {t.device for t in model.parameters()} | {t.device for t in model.buffers()}
+    model_devices = set()
+    for _, mod in modules:  # named_modules(), walked once for the whole call
+        for tensors in (mod._parameters, mod._buffers):
+            for t in tensors.values():
+                if t is not None:
+                    model_devices.add(t.device)
     if not model_devices or all(d.type == 'meta' for d in model_devices):
         return
     stray = _tensor_devices(inputs, set()) - model_devices
@@ -166,14 +171,15 @@ def create_quant_config(config_file, model, input_data, skip_layers=None, batch_
     cfg = _as_path(config_defination, 'config_defination', allow_none=True)
     inputs = _as_inputs(input_data)
     _check_capture(capture)
-    _check_devices(model, inputs)
+    modules = list(model.named_modules())
+    _check_devices(modules, inputs)
 
     if _is_torchscript(model):
         _C.create_quant_config_torchscript(path, model._c, _script_inputs(inputs), skip,
                                            batch_num, activation_offset, cfg)
         return None
-    _C.create_quant_config(path, module_entries(model),
-                           lambda: capture_layer_table(model, inputs, capture),
+    _C.create_quant_config(path, module_entries(modules),
+                           lambda: capture_layer_table(model, inputs, capture, modules),
                            skip, batch_num, activation_offset, cfg)
     return None
 
@@ -191,7 +197,9 @@ def inspect_layers(model, input_data, *, capture='auto'):
                         "<class 'torch.nn.modules.module.Module'>")
     inputs = _as_inputs(input_data)
     _check_capture(capture)
-    _check_devices(model, inputs)
+    modules = list(model.named_modules())
+    _check_devices(modules, inputs)
     if _is_torchscript(model):
         return _C.inspect_layers_torchscript(model._c, _script_inputs(inputs))
-    return _C.inspect_layers(module_entries(model), lambda: capture_layer_table(model, inputs, capture))
+    return _C.inspect_layers(module_entries(modules),
+                             lambda: capture_layer_table(model, inputs, capture, modules))

@@ -30,9 +30,9 @@ CAPTURE_MODES = ('auto', 'meta', 'real')
 _log = logging.getLogger('openamct')
 
 
-def module_entries(model):
-    """named_modules() as (name, class name) pairs."""
-    return [(name, type(mod).__name__) for name, mod in model.named_modules()]
+def module_entries(modules):
+    """(name, class name) pairs of named_modules() (given as a list)."""
+    return [(name, type(mod).__name__) for name, mod in modules]
 
 
 def _static_facts(mod, rec, weight_ids):
@@ -186,7 +186,7 @@ def _shadow_module(mod, memo, cache):
     return twin
 
 
-def meta_shadow(model, memo=None):
+def meta_shadow(model, memo=None, modules=None):
     """A copy of the module tree whose parameters and buffers are on meta.
 
     The copy is deepcopy's, told through its memo to use a meta twin for
@@ -194,9 +194,10 @@ def meta_shadow(model, memo=None):
     shared by two modules has one shared twin. Parameters and buffers already
     on meta are their own twins. A memo given by the caller receives, as
     deepcopy's does, the twin of every module, parameter and buffer by id.
+    `modules` is model.named_modules() as a list, when the caller has it.
     """
     memo = {} if memo is None else memo
-    for mod in model.modules():
+    for _, mod in (model.named_modules() if modules is None else modules):
         for p in mod._parameters.values():
             if p is not None and id(p) not in memo:
                 memo[id(p)] = p if p.is_meta else torch.nn.Parameter(
@@ -207,10 +208,10 @@ def meta_shadow(model, memo=None):
     return _shadow_module(model, memo, {})
 
 
-def _run_shadow(model, inputs, hooked):
+def _run_shadow(model, inputs, hooked, modules):
     """_run_hooked on a meta shadow of model, fed with meta copies of inputs."""
     twins = {}
-    shadow = meta_shadow(model, twins)
+    shadow = meta_shadow(model, twins, modules)
     if not all(id(mod) in twins for _, mod in hooked):
         # a class with its own __deepcopy__ that left its submodules out of
         # the memo: find the twins by name instead
@@ -240,16 +241,20 @@ def _gc_paused():
             gc.enable()
 
 
-def capture_layer_table(model, inputs, mode='auto'):
-    """Run the model once and return one record dict per named module."""
+def capture_layer_table(model, inputs, mode='auto', modules=None):
+    """Run the model once and return one record dict per named module.
+
+    `modules` is model.named_modules() as a list, when the caller has it (one
+    walk of a large module tree costs as much as the rest of the capture).
+    """
     seen = None
     with _gc_paused():
-        modules = list(model.named_modules())
+        modules = list(model.named_modules()) if modules is None else modules
         records, observed = _static_records(modules)
         hooked = [(rec['name'], mod) for rec, mod in observed]
         if mode in ('auto', 'meta'):
             try:
-                seen = _run_shadow(model, inputs, hooked)
+                seen = _run_shadow(model, inputs, hooked, modules)
             except Exception as exc:  # noqa: BLE001 - any failure means: run for real
                 if mode == 'meta':
                     raise RuntimeError(
