@@ -81,8 +81,10 @@ def _static_records(modules):
     return records, observed
 
 
-def _run_hooked(model, inputs, hooked, modules):
+def _run_hooked(model, inputs, hooked, modules, set_eval=True):
     """Run model(*inputs) once, in eval mode and without gradients.
+
+    set_eval False: the model is in eval mode already (a fresh shadow).
 
     hooked: (name, module) pairs to watch; modules: the modules whose
     training flags are restored afterwards (every module of a user's model).
@@ -100,7 +102,8 @@ def _run_hooked(model, inputs, hooked, modules):
     handles = [mod.register_forward_pre_hook(make_hook(seen[name])) for name, mod in hooked]
     flags = [(m, m.training) for m in modules]
     try:
-        model.eval()
+        if set_eval:
+            model.eval()
         with torch.no_grad():
             model(*inputs)
     finally:
@@ -162,10 +165,17 @@ def _shadow_module(mod, memo, cache):
         return twin
     cls = type(mod)
     if not _copies_like_module(cls, cache):
+        cache['needs_eval'] = True
         return copy.deepcopy(mod, memo)
     twin = cls.__new__(cls)
     memo[id(mod)] = twin
     state = mod.__dict__.copy()
+    # The shadow is born in eval mode: what model.eval() would do, without a
+    # second walk of the tree, unless the class has its own train().
+    if cls.train is torch.nn.Module.train:
+        state['training'] = False
+    else:
+        cache['needs_eval'] = True
     for key, value in state.items():
         kind = type(value)
         if kind in _ATOMIC:
@@ -186,7 +196,7 @@ def _shadow_module(mod, memo, cache):
     return twin
 
 
-def meta_shadow(model, memo=None, modules=None):
+def meta_shadow(model, memo=None, modules=None, cache=None):
     """A copy of the module tree whose parameters and buffers are on meta.
 
     The copy is deepcopy's, told through its memo to use a meta twin for
@@ -205,13 +215,13 @@ def meta_shadow(model, memo=None, modules=None):
         for b in mod._buffers.values():
             if b is not None and id(b) not in memo:
                 memo[id(b)] = b if b.is_meta else torch.empty_like(b, device='meta')
-    return _shadow_module(model, memo, {})
+    return _shadow_module(model, memo, {} if cache is None else cache)
 
 
 def _run_shadow(model, inputs, hooked, modules):
     """_run_hooked on a meta shadow of model, fed with meta copies of inputs."""
-    twins = {}
-    shadow = meta_shadow(model, twins, modules)
+    twins, cache = {}, {}
+    shadow = meta_shadow(model, twins, modules, cache)
     if not all(id(mod) in twins for _, mod in hooked):
         # a class with its own __deepcopy__ that left its submodules out of
         # the memo: find the twins by name instead
@@ -219,7 +229,8 @@ def _run_shadow(model, inputs, hooked, modules):
         twins = {id(mod): by_name[name] for name, mod in hooked}
     # the shadow is thrown away: no training flag to restore
     return _run_hooked(shadow, _to_meta(inputs),
-                       [(name, twins[id(mod)]) for name, mod in hooked], ())
+                       [(name, twins[id(mod)]) for name, mod in hooked], (),
+                       set_eval=cache.get('needs_eval', False))
 
 
 @contextlib.contextmanager

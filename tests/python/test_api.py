@@ -242,3 +242,30 @@ def test_tied_weights_are_shared(workdir):
     model[1].weight = model[0].weight
     rows = amct.inspect_layers(model, torch.randn(1, 4))
     assert [r['verdict'] for r in rows] == ['shared_weight', 'shared_weight']
+
+
+class TrainOnlyBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.train_only = nn.Linear(4, 4)
+
+    def forward(self, t):
+        t = self.fc(t)
+        return self.train_only(t) if self.training else t
+
+
+class OwnTrain(TrainOnlyBranch):
+    def train(self, mode=True):  # a class with its own train(): eval() must still reach it
+        self.mode_calls = getattr(self, 'mode_calls', 0) + 1
+        return super().train(mode)
+
+
+@pytest.mark.parametrize('cls', [TrainOnlyBranch, OwnTrain])
+@pytest.mark.parametrize('capture', ['meta', 'real'])
+def test_forward_runs_in_eval_mode_on_every_path(cls, capture):
+    model = cls().train()
+    rows = {r['name']: r['verdict'] for r in
+            amct.inspect_layers(model, torch.randn(1, 4), capture=capture)}
+    assert rows == {'fc': 'quantize', 'train_only': 'not_executed'}
+    assert model.training and model.train_only.training
