@@ -18,28 +18,13 @@
 namespace openamct {
 namespace {
 
-ModuleRecord record(const std::string& name, const std::string& type,
-                    std::vector<int64_t> weight_shape) {
-  static int64_t next_weight_id = 5000;
-  ModuleRecord r;
-  r.name = name;
-  r.type_name = type;
-  r.call_count = 1;
-  r.padding_mode = "zeros";
-  r.dilation = {1, 1};
-  r.has_bias = true;
-  r.weight_shape = std::move(weight_shape);
-  r.weight_id = r.weight_shape.empty() ? -1 : next_weight_id++;
-  return r;
-}
-
 // named_modules() order is deliberately not sorted: "zconv" comes first.
 struct Model {
   Model() {
-    table.modules = {record("", "Net", {}), record("zconv", "Conv2d", {8, 4, 3, 3}),
-                     record("bn", "BatchNorm2d", {}), record("conv", "Conv2d", {8, 4, 3, 3}),
-                     record("fc", "Linear", {10, 16})};
-    auto reused = record("reused", "Conv2d", {8, 4, 3, 3});
+    table.modules = {module_record("", "Net", {}), module_record("zconv", "Conv2d", {8, 4, 3, 3}),
+                     module_record("bn", "BatchNorm2d", {}), module_record("conv", "Conv2d", {8, 4, 3, 3}),
+                     module_record("fc", "Linear", {10, 16})};
+    auto reused = module_record("reused", "Conv2d", {8, 4, 3, 3});
     reused.call_count = 2;
     table.modules.push_back(reused);
     decisions = analyse_layers(table);

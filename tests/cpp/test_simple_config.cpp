@@ -19,43 +19,28 @@
 namespace openamct {
 namespace {
 
-ModuleRecord module(const std::string& name, const std::string& type,
-                    std::vector<int64_t> weight_shape = {}) {
-  static int64_t next_weight_id = 1;
-  ModuleRecord r;
-  r.name = name;
-  r.type_name = type;
-  r.call_count = 1;
-  r.padding_mode = "zeros";
-  r.dilation = type == "Conv3d" ? std::vector<int64_t>{1, 1, 1} : std::vector<int64_t>{1, 1};
-  r.has_bias = true;
-  r.weight_shape = std::move(weight_shape);
-  r.weight_id = r.weight_shape.empty() ? -1 : next_weight_id++;
-  return r;
-}
-
 // One module of each kind the rules tell apart, in named_modules() order.
 struct Net {
   Net() {
-    auto gconv = module("gconv", "Conv2d", {8, 2, 3, 3});
+    auto gconv = module_record("gconv", "Conv2d", {8, 2, 3, 3});
     gconv.groups = 2;
-    auto fc_nobias = module("fc_nobias", "Linear", {10, 16});
+    auto fc_nobias = module_record("fc_nobias", "Linear", {10, 16});
     fc_nobias.has_bias = false;
-    auto lstm = module("lstm", "LSTM", {64, 16});
+    auto lstm = module_record("lstm", "LSTM", {64, 16});
     lstm.hidden_size = 16;
-    auto reused = module("reused", "Conv2d", {8, 4, 3, 3});
+    auto reused = module_record("reused", "Conv2d", {8, 4, 3, 3});
     reused.call_count = 2;
-    table.modules = {module("", "Net"),
-                     module("conv", "Conv2d", {8, 4, 3, 3}),
-                     module("bn", "BatchNorm2d"),
-                     module("relu", "ReLU"),
+    table.modules = {module_record("", "Net"),
+                     module_record("conv", "Conv2d", {8, 4, 3, 3}),
+                     module_record("bn", "BatchNorm2d"),
+                     module_record("relu", "ReLU"),
                      gconv,
-                     module("conv3d", "Conv3d", {8, 4, 3, 3, 3}),
-                     module("pool", "AvgPool2d"),
-                     module("fc", "Linear", {10, 16}),
+                     module_record("conv3d", "Conv3d", {8, 4, 3, 3, 3}),
+                     module_record("pool", "AvgPool2d"),
+                     module_record("fc", "Linear", {10, 16}),
                      fc_nobias,
                      lstm,
-                     module("conv1d", "Conv1d", {8, 3, 3}),  // odd Cin
+                     module_record("conv1d", "Conv1d", {8, 3, 3}),  // odd Cin
                      reused};
     decisions = analyse_layers(table);
   }
@@ -71,12 +56,6 @@ struct Net {
   LayerTable table;
   std::vector<LayerDecision> decisions;
 };
-
-const LayerQuantConfig& find_layer(const QuantConfig& c, const std::string& name) {
-  for (const auto& l : c.layers)
-    if (l.name == name) return l;
-  throw std::runtime_error("no layer " + name);
-}
 
 class LogCapture {
  public:

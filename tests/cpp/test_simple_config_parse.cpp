@@ -26,27 +26,11 @@ std::string parse_error(const std::string& text) {
   return message;
 }
 
-ModuleRecord layer(const std::string& name, const std::string& type,
-                   std::vector<int64_t> weight_shape) {
-  static int64_t next_weight_id = 1000;
-  ModuleRecord r;
-  r.name = name;
-  r.type_name = type;
-  r.call_count = 1;
-  r.padding_mode = "zeros";
-  r.dilation = {1, 1};
-  r.has_bias = true;
-  r.weight_shape = std::move(weight_shape);
-  r.weight_id = next_weight_id++;
-  return r;
-}
-
 // conv (Conv2d) and fc (Linear), under a root module.
 struct TinyNet {
   TinyNet() {
-    table.modules = {layer("", "Net", {}), layer("conv", "Conv2d", {8, 4, 3, 3}),
-                     layer("fc", "Linear", {10, 8})};
-    table.modules[0].weight_id = -1;
+    table.modules = {module_record("", "Net", {}), module_record("conv", "Conv2d", {8, 4, 3, 3}),
+                     module_record("fc", "Linear", {10, 8})};
     decisions = analyse_layers(table);
   }
   QuantConfig expand(const std::string& cfg) const {
@@ -55,12 +39,6 @@ struct TinyNet {
   LayerTable table;
   std::vector<LayerDecision> decisions;
 };
-
-const LayerQuantConfig& find_layer(const QuantConfig& c, const std::string& name) {
-  for (const auto& l : c.layers)
-    if (l.name == name) return l;
-  throw std::runtime_error("no layer " + name);
-}
 
 // ---- Python's positions and wording -----------------------------------------------
 
