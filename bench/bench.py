@@ -220,7 +220,8 @@ class Methods:
         conditions as in the call (garbage collector paused): the floor."""
         shadow, hooked = self._shadow
         with _capture._gc_paused():
-            _capture._run_hooked(shadow, _capture._to_meta((self.x,)), hooked, ())
+            _capture._run_hooked(shadow, _capture._to_meta((self.x,)), hooked, (),
+                                 set_eval=False, grad_off=torch.inference_mode)
 
     def cleanup(self):
         if self.config_tmpfs and os.path.exists(self.config_tmpfs):

@@ -269,3 +269,25 @@ def test_forward_runs_in_eval_mode_on_every_path(cls, capture):
             amct.inspect_layers(model, torch.randn(1, 4), capture=capture)}
     assert rows == {'fc': 'quantize', 'train_only': 'not_executed'}
     assert model.training and model.train_only.training
+
+
+class RecordsGradMode(nn.Module):
+    modes = []  # on the class: the shadow's forward appends here too
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, t):
+        self.modes.append((torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
+        return self.fc(t)
+
+
+@pytest.mark.parametrize('capture, inference', [('meta', True), ('real', False)])
+def test_forward_runs_without_autograd_and_the_real_run_outside_inference_mode(capture, inference):
+    # The user's model runs under no_grad, so no tensor it keeps becomes an
+    # inference tensor; the meta shadow, thrown away, runs under inference_mode.
+    RecordsGradMode.modes.clear()
+    amct.inspect_layers(RecordsGradMode(), torch.randn(1, 4), capture=capture)
+    assert RecordsGradMode.modes == [(False, inference)]
+    assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()

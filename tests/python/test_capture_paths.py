@@ -140,6 +140,34 @@ def test_plain_tensor_attribute_falls_back_and_gives_the_real_config(tmp_path, f
     assert model.scale.device.type == 'cpu' and torch.equal(model.scale, torch.full((8,), 2.0))
 
 
+class GradientInForward(nn.Module):
+    """Needs autograd inside forward, which the shadow's inference_mode lacks."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.fc_out = nn.Linear(8, 4)
+
+    def forward(self, x):
+        with torch.enable_grad():
+            probe = x.detach().requires_grad_()
+            grad, = torch.autograd.grad(self.fc(probe).sum(), probe)
+        return self.fc_out(x + grad)
+
+
+def test_forward_that_needs_autograd_falls_back_and_gives_the_real_config(tmp_path, fallback_log):
+    model = GradientInForward().eval()
+    amct.create_quant_config(str(tmp_path / 'auto.json'), model, torch.randn(2, 8))
+    assert len(_fallback_lines(fallback_log)) == 1
+    amct.create_quant_config(str(tmp_path / 'real.json'), model, torch.randn(2, 8),
+                             capture='real')
+    assert (tmp_path / 'auto.json').read_bytes() == (tmp_path / 'real.json').read_bytes()
+    assert '"fc":{' in (tmp_path / 'auto.json').read_text()
+    with pytest.raises(RuntimeError, match="capture='meta' failed"):
+        amct.create_quant_config(str(tmp_path / 'meta.json'), model, torch.randn(2, 8),
+                                 capture='meta')
+
+
 def test_meta_capture_does_not_log_a_fallback(tmp_path, fallback_log):
     amct.create_quant_config(str(tmp_path / 'q.json'), PlainTensorAttribute().fc, torch.randn(1, 8))
     assert _fallback_lines(fallback_log) == []
