@@ -209,11 +209,11 @@ class Methods:
         _capture.meta_shadow(self.model)
 
     def prepare_hooked_meta_forward(self):
-        modules = list(self.model.named_modules())
-        _, observed = _capture._static_records(modules)
+        quantizable = frozenset(amct._C.quantizable_types())
         memo = {}
         shadow = _capture.meta_shadow(self.model, memo)
-        self._shadow = (shadow, [(rec['name'], memo[id(mod)]) for rec, mod in observed])
+        self._shadow = (shadow, [(name, memo[id(mod)]) for name, mod in self.model.named_modules()
+                                 if type(mod).__name__ in quantizable])
 
     def hooked_meta_forward(self):
         """One hooked forward of a prebuilt meta shadow alone, under the same

@@ -1,7 +1,9 @@
 // openamct._C: the thin bridge between the Python package and the C++ core.
-// Python records what the model does in one forward pass (see
-// python/openamct/_capture.py) and hands the table over as plain dicts; the
-// rules, the config and the file are C++. Docstrings live in Python.
+// Python runs the model's one forward pass (python/openamct/_capture.py) and
+// reports what each watched module did; reading the modules' static facts
+// (eager_source.cpp) and copying the module tree for that pass
+// (meta_shadow.cpp) happen on this side, as do the rules, the config and the
+// file. Docstrings live in Python.
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -11,36 +13,13 @@
 #include <cstdio>
 #include <cstring>
 
+#include "eager_source.h"
+#include "meta_shadow.h"
 #include "openamct/openamct.h"
 
 namespace py = pybind11;
 
 namespace {
-
-template <typename T>
-void read(const py::dict& d, const char* key, T* out) {
-  if (d.contains(key)) *out = d[key].cast<T>();
-}
-
-openamct::ModuleRecord record_from_dict(const py::dict& d) {
-  openamct::ModuleRecord r;
-  read(d, "name", &r.name);
-  read(d, "type_name", &r.type_name);
-  read(d, "call_count", &r.call_count);
-  read(d, "input_rank", &r.input_rank);
-  read(d, "padding_mode", &r.padding_mode);
-  read(d, "dilation", &r.dilation);
-  read(d, "has_bias", &r.has_bias);
-  read(d, "weight_shape", &r.weight_shape);
-  read(d, "groups", &r.groups);
-  read(d, "weight_id", &r.weight_id);
-  read(d, "num_layers", &r.num_layers);
-  read(d, "bidirectional", &r.bidirectional);
-  read(d, "dropout", &r.dropout);
-  read(d, "proj_size", &r.proj_size);
-  read(d, "hidden_size", &r.hidden_size);
-  return r;
-}
 
 py::dict record_to_dict(const openamct::ModuleRecord& r) {
   py::dict d;
@@ -61,35 +40,6 @@ py::dict record_to_dict(const openamct::ModuleRecord& r) {
   d["hidden_size"] = r.hidden_size;
   return d;
 }
-
-// A ModelSource whose module list and capture come from Python callables.
-class PythonSource : public openamct::ModelSource {
- public:
-  PythonSource(py::list modules, py::function capture)
-      : modules_(std::move(modules)), capture_(std::move(capture)) {}
-
-  std::vector<openamct::ModuleEntry> modules() override {
-    std::vector<openamct::ModuleEntry> out;
-    out.reserve(py::len(modules_));
-    for (const auto& item : modules_) {
-      auto t = item.cast<py::tuple>();
-      out.push_back({t[0].cast<std::string>(), t[1].cast<std::string>()});
-    }
-    return out;
-  }
-
-  openamct::LayerTable capture() override {
-    py::list rows = capture_();
-    openamct::LayerTable table;
-    table.modules.reserve(py::len(rows));
-    for (const auto& row : rows) table.modules.push_back(record_from_dict(row.cast<py::dict>()));
-    return table;
-  }
-
- private:
-  py::list modules_;
-  py::function capture_;
-};
 
 openamct::QuantConfigOptions make_options(std::vector<std::string> skip_layers, int64_t batch_num,
                                           bool activation_offset,
@@ -183,21 +133,29 @@ PYBIND11_MODULE(_C, m) {
   });
 
   m.def("quantizable_types", &openamct::quantizable_types);
+  m.def("meta_shadow", &openamct_py::meta_shadow);
 
   m.def("create_quant_config",
-        [](const std::string& config_file, py::list modules, py::function capture,
+        [](const std::string& config_file, py::list modules, py::function run_forward,
            std::vector<std::string> skip_layers, int64_t batch_num, bool activation_offset,
            std::optional<std::string> config_definition) {
-          PythonSource source(std::move(modules), std::move(capture));
+          openamct_py::EagerSource source(std::move(modules), std::move(run_forward));
           openamct::create_quant_config(
               config_file, source,
               make_options(std::move(skip_layers), batch_num, activation_offset,
                            std::move(config_definition)));
         });
 
-  m.def("inspect_layers", [](py::list modules, py::function capture) {
-    PythonSource source(std::move(modules), std::move(capture));
+  m.def("inspect_layers", [](py::list modules, py::function run_forward) {
+    openamct_py::EagerSource source(std::move(modules), std::move(run_forward));
     return reports_to_list(openamct::inspect_layers(source));
+  });
+
+  m.def("capture_eager", [](py::list modules, py::function run_forward) {
+    openamct_py::EagerSource source(std::move(modules), std::move(run_forward));
+    py::list rows;
+    for (const auto& r : source.capture().modules) rows.append(record_to_dict(r));
+    return rows;
   });
 
   m.def("create_quant_config_torchscript",

@@ -6,7 +6,7 @@ import os
 import torch
 
 from . import _C
-from ._capture import CAPTURE_MODES, capture_layer_table, module_entries
+from ._capture import CAPTURE_MODES, run_capture
 
 _FUNC = 'create_quant_config'
 
@@ -178,8 +178,8 @@ def create_quant_config(config_file, model, input_data, skip_layers=None, batch_
         _C.create_quant_config_torchscript(path, model._c, _script_inputs(inputs), skip,
                                            batch_num, activation_offset, cfg)
         return None
-    _C.create_quant_config(path, module_entries(modules),
-                           lambda: capture_layer_table(model, inputs, capture, modules),
+    _C.create_quant_config(path, modules,
+                           lambda hooked: run_capture(model, inputs, capture, modules, hooked),
                            skip, batch_num, activation_offset, cfg)
     return None
 
@@ -201,5 +201,5 @@ def inspect_layers(model, input_data, *, capture='auto'):
     _check_devices(modules, inputs)
     if _is_torchscript(model):
         return _C.inspect_layers_torchscript(model._c, _script_inputs(inputs))
-    return _C.inspect_layers(module_entries(modules),
-                             lambda: capture_layer_table(model, inputs, capture, modules))
+    return _C.inspect_layers(modules,
+                             lambda hooked: run_capture(model, inputs, capture, modules, hooked))

@@ -244,6 +244,30 @@ def test_tied_weights_are_shared(workdir):
     assert [r['verdict'] for r in rows] == ['shared_weight', 'shared_weight']
 
 
+class Linear(nn.Module):
+    """Named like nn.Linear (so of a quantizable type), with a weight that a
+    property computes anew on every access, as a parametrization does."""
+
+    def __init__(self):
+        super().__init__()
+        self.raw = nn.Parameter(torch.randn(4, 4))
+        self.bias = None
+
+    @property
+    def weight(self):
+        return self.raw * 1.0
+
+    def forward(self, t):
+        return t @ self.weight.t()
+
+
+def test_weights_computed_on_access_are_not_taken_for_one_shared_weight(workdir):
+    # Two temporaries may get the same address once the first is freed; the
+    # capture keeps every weight it numbers alive until it is done.
+    rows = amct.inspect_layers(nn.Sequential(Linear(), Linear(), Linear()), torch.randn(1, 4))
+    assert [r['verdict'] for r in rows] == ['quantize'] * 3
+
+
 class TrainOnlyBranch(nn.Module):
     def __init__(self):
         super().__init__()

@@ -228,6 +228,31 @@ def test_shadow_keeps_shared_weights_shared_and_copies_no_weight():
     assert [n for n, _ in shadow.named_modules()] == [n for n, _ in model.named_modules()]
 
 
+def test_shadow_twins_have_the_shape_strides_dtype_and_grad_flag_of_their_tensors():
+    model = Net()
+    model.conv.weight = nn.Parameter(model.conv.weight.to(memory_format=torch.channels_last))
+    model.fc.weight = nn.Parameter(model.fc.weight.t().contiguous().t())  # transposed strides
+    model.fc.bias.requires_grad_(False)
+    model.bn.register_buffer('view16', torch.zeros(2, 3, dtype=torch.float16)[:, :2])  # a view
+    shadow = _capture.meta_shadow(model)
+    originals = dict(model.named_parameters())
+    originals.update(model.named_buffers())
+    twins = dict(shadow.named_parameters())
+    twins.update(shadow.named_buffers())
+    assert twins.keys() == originals.keys()
+    for name, t in originals.items():
+        twin = twins[name]
+        assert twin.is_meta and type(twin) is type(t), name
+        assert (twin.shape, twin.dtype, twin.requires_grad) == \
+            (t.shape, t.dtype, t.requires_grad), name
+        # the strides empty_like gives: the tensor's own where it is dense
+        # (channels_last, transposed), contiguous for the strided view
+        assert twin.stride() == torch.empty_like(t, device='meta').stride(), name
+    assert shadow.conv.weight.stride() == model.conv.weight.stride() != (81, 27, 9, 1)
+    assert shadow.fc.weight.stride() == model.fc.weight.stride() == (1, 4)
+    assert shadow.bn.view16.stride() == (2, 1)
+
+
 def test_shadow_shares_no_mutable_state_with_the_model():
     model = Net()
     shadow = _capture.meta_shadow(model)
