@@ -117,20 +117,19 @@ class ShadowBuilder {
     if (PyObject* twin = PyDict_GetItemWithError(memo_.ptr(), key.ptr()))
       return py::reinterpret_borrow<py::object>(twin);
     if (PyErr_Occurred()) throw py::error_already_set();
-    const ClassTraits traits = traits_of(Py_TYPE(mod.ptr()));
-    if (!traits.copies_like_module) {
+    PyTypeObject* cls = Py_TYPE(mod.ptr());
+    const ClassTraits traits = traits_of(cls);
+    if (!traits.copies_like_module || !cls->tp_new) {
       needs_eval_ = true;
       return names_.deepcopy(mod, memo_);
     }
-    PyTypeObject* cls = Py_TYPE(mod.ptr());
-    py::tuple no_args(0);
-    py::object twin = steal(cls->tp_new(cls, no_args.ptr(), nullptr));  // cls.__new__(cls)
+    py::object twin = steal(cls->tp_new(cls, no_args_.ptr(), nullptr));  // cls.__new__(cls)
     if (PyDict_SetItem(memo_.ptr(), key.ptr(), twin.ptr()) != 0) throw py::error_already_set();
     py::object state = steal(PyDict_Copy(mod.attr(names_.k_dict).ptr()));
-    if (traits.keeps_module_train)
-      PyDict_SetItem(state.ptr(), names_.k_training.ptr(), Py_False);
-    else
+    if (!traits.keeps_module_train)
       needs_eval_ = true;
+    else if (PyDict_SetItem(state.ptr(), names_.k_training.ptr(), Py_False) != 0)
+      throw py::error_already_set();
     // Only values change, never keys: safe while iterating (as in Python).
     PyObject *k, *v;
     Py_ssize_t pos = 0;
@@ -238,6 +237,7 @@ class ShadowBuilder {
   }
 
   const PythonNames& names_;
+  const py::tuple no_args_{0};
   py::dict memo_;
   bool needs_eval_ = false;
   std::unordered_map<PyTypeObject*, ClassTraits> traits_;

@@ -1,5 +1,5 @@
 // Atomic replacement of a file: mkstemp in the target's directory, write,
-// fsync, fchmod, close, rename. Errors are reported like Python's OSError
+// fchmod, fsync, close, rename. Errors are reported like Python's OSError
 // ("[Errno 13] Permission denied: '/x/y.json'") followed by a hint.
 #include "config/atomic_file.h"
 
@@ -185,10 +185,11 @@ void write_file_atomically(const std::string& path, const std::string& content,
   }
 
   int err = write_all(temp.fd(), content, fault_budget);
-  if (err == 0) err = fsync_retrying(temp.fd());
+  // The mode before the fsync, so that the sync makes it durable too.
   if (err == 0 && ::fchmod(temp.fd(), static_cast<mode_t>(mode & 07777)) != 0) {
     err = errno;
   }
+  if (err == 0) err = fsync_retrying(temp.fd());
   if (err == 0 && temp.close() != 0) err = errno;
   if (err != 0) throw_os_error(err, path, kNotWrittenHint);
 
