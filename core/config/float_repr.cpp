@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "openamct/errors.h"
@@ -25,9 +26,12 @@ namespace {
 
 // The shortest round-trip digits of a finite, non-negative value, split into
 // the significant digits (no leading zeros, except "0" for zero) and the
-// exponent of the first digit, so that value = D.DDD x 10^exponent.
+// exponent of the first digit, so that value = D.DDD x 10^exponent. Held in
+// a fixed buffer: a double has at most 17 significant digits, and this runs
+// for every float of every config written.
 struct ShortestDigits {
-  std::string digits;
+  char digits[24];
+  int count = 0;
   int exponent = 0;
 };
 
@@ -38,44 +42,62 @@ ShortestDigits shortest_digits(Float value) {
       buffer, buffer + sizeof(buffer), value, std::chars_format::scientific);
   OPENAMCT_INTERNAL_ASSERT(result.ec == std::errc(),
                            "to_chars failed on a finite floating-point value");
-  const std::string text(buffer, result.ptr);
   // text is "D[.DDD]e(+|-)XX"; the sign of the value was stripped by the
   // caller.
+  const std::string_view text(buffer,
+                              static_cast<std::size_t>(result.ptr - buffer));
   const std::size_t e_pos = text.find('e');
-  OPENAMCT_INTERNAL_ASSERT(e_pos != std::string::npos,
+  OPENAMCT_INTERNAL_ASSERT(e_pos != std::string_view::npos,
                            "to_chars scientific output without exponent: " +
-                               text);
+                               std::string(text));
   ShortestDigits out;
+  OPENAMCT_INTERNAL_ASSERT(e_pos <= sizeof(out.digits),
+                           "to_chars wrote more digits than a double has: " +
+                               std::string(text));
   for (std::size_t i = 0; i < e_pos; ++i) {
-    if (text[i] != '.') out.digits.push_back(text[i]);
+    if (text[i] != '.') out.digits[out.count++] = text[i];
   }
-  out.exponent = std::atoi(text.c_str() + e_pos + 1);
+  // from_chars reads a '-' but not the '+' that to_chars writes.
+  const char* exponent = buffer + e_pos + 1;
+  if (*exponent == '+') ++exponent;
+  const std::from_chars_result read =
+      std::from_chars(exponent, result.ptr, out.exponent);
+  OPENAMCT_INTERNAL_ASSERT(read.ec == std::errc() && read.ptr == result.ptr,
+                           "cannot read the exponent of " + std::string(text));
   return out;
 }
 
-std::string positional(const ShortestDigits& d) {
-  const int n = static_cast<int>(d.digits.size());
+void append_positional(std::string& out, const ShortestDigits& d) {
+  const int n = d.count;
   const int decpt = d.exponent + 1;  // digits before the decimal point
   if (decpt <= 0) {
-    return "0." + std::string(static_cast<std::size_t>(-decpt), '0') +
-           d.digits;
+    out += "0.";
+    out.append(static_cast<std::size_t>(-decpt), '0');
+    out.append(d.digits, static_cast<std::size_t>(n));
+  } else if (decpt < n) {
+    out.append(d.digits, static_cast<std::size_t>(decpt));
+    out.push_back('.');
+    out.append(d.digits + decpt, static_cast<std::size_t>(n - decpt));
+  } else {
+    out.append(d.digits, static_cast<std::size_t>(n));
+    out.append(static_cast<std::size_t>(decpt - n), '0');
+    out += ".0";
   }
-  if (decpt < n) {
-    return d.digits.substr(0, static_cast<std::size_t>(decpt)) + "." +
-           d.digits.substr(static_cast<std::size_t>(decpt));
-  }
-  return d.digits + std::string(static_cast<std::size_t>(decpt - n), '0') +
-         ".0";
 }
 
-std::string scientific(const ShortestDigits& d) {
-  std::string out(1, d.digits[0]);
-  if (d.digits.size() > 1) out += "." + d.digits.substr(1);
+void append_scientific(std::string& out, const ShortestDigits& d) {
+  out.push_back(d.digits[0]);
+  if (d.count > 1) {
+    out.push_back('.');
+    out.append(d.digits + 1, static_cast<std::size_t>(d.count - 1));
+  }
   out += d.exponent < 0 ? "e-" : "e+";
   const int magnitude = std::abs(d.exponent);
-  if (magnitude < 10) out += '0';
-  out += std::to_string(magnitude);
-  return out;
+  if (magnitude < 10) out.push_back('0');
+  char buffer[8];
+  const std::to_chars_result written =
+      std::to_chars(buffer, buffer + sizeof(buffer), magnitude);
+  out.append(buffer, written.ptr);
 }
 
 }  // namespace
@@ -83,11 +105,19 @@ std::string scientific(const ShortestDigits& d) {
 std::string python_float_repr(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
-  const std::string sign = std::signbit(value) ? "-" : "";
   const ShortestDigits d = shortest_digits(std::fabs(value));
   const int decpt = d.exponent + 1;
   const bool use_positional = decpt > -4 && decpt <= 16;
-  return sign + (use_positional ? positional(d) : scientific(d));
+  // Built in place: the usual config values ("0.999999", "1e-05") fit in
+  // std::string's inline buffer, so most calls allocate nothing.
+  std::string out;
+  if (std::signbit(value)) out.push_back('-');
+  if (use_positional) {
+    append_positional(out, d);
+  } else {
+    append_scientific(out, d);
+  }
+  return out;
 }
 
 double float32_to_python_float(float value) {

@@ -5,6 +5,7 @@
 #include "config/quant_config.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "config/python_json.h"
 #include "openamct/errors.h"
@@ -15,52 +16,68 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+// An empty object with room for `capacity` members, so that adding them
+// never moves the members already there (each move copies the key: the
+// member's key is const).
+Json object_with_room(std::size_t capacity) {
+  Json j = Json::object();
+  j.get_ref<Json::object_t&>().reserve(capacity);
+  return j;
+}
+
+// Appends a member. ordered_json's operator[] would first scan the object
+// for the key and build the key string twice; the keys written here are
+// fixed and never repeat within an object.
+void add(Json& object, const char* key, Json value) {
+  object.get_ref<Json::object_t&>().emplace_back(key, std::move(value));
+}
+
 Json pair_json(const std::array<double, 2>& p) { return Json::array({p[0], p[1]}); }
 
 Json activation_json(const ActivationQuantParams& a) {
-  Json j = Json::object();
-  j["num_bits"] = a.num_bits;
-  if (a.max_percentile) j["max_percentile"] = *a.max_percentile;
-  if (a.min_percentile) j["min_percentile"] = *a.min_percentile;
-  if (a.search_range) j["search_range"] = pair_json(*a.search_range);
-  if (a.search_step) j["search_step"] = *a.search_step;
-  j["act_algo"] = a.act_algo;
-  if (a.asymmetric) j["asymmetric"] = *a.asymmetric;
-  if (a.num_of_bins) j["num_of_bins"] = *a.num_of_bins;
+  Json j = object_with_room(8);
+  add(j, "num_bits", a.num_bits);
+  if (a.max_percentile) add(j, "max_percentile", *a.max_percentile);
+  if (a.min_percentile) add(j, "min_percentile", *a.min_percentile);
+  if (a.search_range) add(j, "search_range", pair_json(*a.search_range));
+  if (a.search_step) add(j, "search_step", *a.search_step);
+  add(j, "act_algo", a.act_algo);
+  if (a.asymmetric) add(j, "asymmetric", *a.asymmetric);
+  if (a.num_of_bins) add(j, "num_of_bins", *a.num_of_bins);
   return j;
 }
 
 Json weight_json(const WeightQuantParams& w) {
-  Json j = Json::object();
-  j["num_bits"] = w.num_bits;
-  if (w.reg_param) j["reg_param"] = *w.reg_param;
-  if (w.warm_start) j["warm_start"] = *w.warm_start;
-  if (w.num_iteration) j["num_iteration"] = *w.num_iteration;
-  if (w.beta_range) j["beta_range"] = pair_json(*w.beta_range);
-  if (w.channel_wise) j["channel_wise"] = *w.channel_wise;
-  j["wts_algo"] = w.wts_algo;
+  Json j = object_with_room(7);
+  add(j, "num_bits", w.num_bits);
+  if (w.reg_param) add(j, "reg_param", *w.reg_param);
+  if (w.warm_start) add(j, "warm_start", *w.warm_start);
+  if (w.num_iteration) add(j, "num_iteration", *w.num_iteration);
+  if (w.beta_range) add(j, "beta_range", pair_json(*w.beta_range));
+  if (w.channel_wise) add(j, "channel_wise", *w.channel_wise);
+  add(j, "wts_algo", w.wts_algo);
   return j;
 }
 
 Json layer_json(const LayerQuantConfig& l) {
-  Json j = Json::object();
-  j["quant_enable"] = l.quant_enable;
-  if (l.dmq_balancer_param) j["dmq_balancer_param"] = *l.dmq_balancer_param;
-  j["activation_quant_params"] = activation_json(l.activation);
-  if (l.weight) j["weight_quant_params"] = weight_json(*l.weight);
+  Json j = object_with_room(4);
+  add(j, "quant_enable", l.quant_enable);
+  if (l.dmq_balancer_param) add(j, "dmq_balancer_param", *l.dmq_balancer_param);
+  add(j, "activation_quant_params", activation_json(l.activation));
+  if (l.weight) add(j, "weight_quant_params", weight_json(*l.weight));
   return j;
 }
 
 }  // namespace
 
 nlohmann::ordered_json to_ordered_json(const QuantConfig& config) {
-  Json root = Json::object();
-  root["version"] = config.version;
-  root["batch_num"] = config.batch_num;
-  root["activation_offset"] = config.activation_offset;
-  root["do_fusion"] = config.do_fusion;
-  if (config.fakequant_precision_mode) root["fakequant_precision_mode"] = *config.fakequant_precision_mode;
-  root["skip_fusion_layers"] = config.skip_fusion_layers;
+  Json root = object_with_room(6 + config.layers.size());
+  add(root, "version", config.version);
+  add(root, "batch_num", config.batch_num);
+  add(root, "activation_offset", config.activation_offset);
+  add(root, "do_fusion", config.do_fusion);
+  if (config.fakequant_precision_mode) add(root, "fakequant_precision_mode", *config.fakequant_precision_mode);
+  add(root, "skip_fusion_layers", config.skip_fusion_layers);
 
   std::vector<const LayerQuantConfig*> layers;
   layers.reserve(config.layers.size());
@@ -71,7 +88,6 @@ nlohmann::ordered_json to_ordered_json(const QuantConfig& config) {
   // made root[name] quadratic (minutes for 100,000 layers). Layer names are
   // unique module names and never a root key (supported_layers checks).
   auto& members = root.get_ref<Json::object_t&>();
-  members.reserve(members.size() + layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     const std::string& name = layers[i]->name;
     OPENAMCT_INTERNAL_ASSERT(i == 0 || layers[i - 1]->name != name,
