@@ -265,6 +265,25 @@ def test_shadow_shares_no_mutable_state_with_the_model():
     assert shadow.conv.kernel_size == (3, 3) and shadow.conv.padding_mode == 'zeros'
 
 
+class OwnSetstate(nn.Linear):
+    calls = []  # on the class: the shadow's call lands here too
+
+    def __setstate__(self, state):
+        OwnSetstate.calls.append(sorted(state))
+        super().__setstate__(state)
+
+
+def test_shadow_applies_each_class_setstate_as_deepcopy_does():
+    model = nn.Sequential(OwnSetstate(4, 4), nn.Linear(4, 4))
+    del model[1]._state_dict_hooks  # as in a module pickled by an older torch
+    OwnSetstate.calls.clear()
+    shadow = _capture.meta_shadow(model)
+    assert len(OwnSetstate.calls) == 1 and '_parameters' in OwnSetstate.calls[0]
+    assert shadow[0].weight.is_meta and not shadow[0].training
+    # nn.Module.__setstate__ adds what an old state lacks, on the shadow only
+    assert shadow[1]._state_dict_hooks == {} and '_state_dict_hooks' not in model[1].__dict__
+
+
 class OwnDeepcopy(nn.Module):
     """A class with its own __deepcopy__, which keeps its submodules out of the
     memo it is given (it copies them with a copy of that memo)."""
