@@ -10,7 +10,8 @@ the forward pass runs on a *meta shadow*: a copy of the module tree whose
 parameters and buffers live on the ``meta`` device (no weight is copied;
 shared weights stay shared), fed with meta copies of ``input_data``. When that
 fails (data-dependent control flow, an operator without a meta kernel, a
-plain tensor attribute), the model itself runs on ``input_data``. Either way
+plain tensor attribute, a forward that needs autograd: the shadow runs under
+inference_mode), the model itself runs on ``input_data``. Either way
 nothing of the user's model is copied or changed: hooks are removed and every
 ``training`` flag is restored, also when the forward pass raises.
 """
