@@ -129,14 +129,20 @@ def test_auto_capture_falls_back_with_one_info_line_saying_why(tmp_path, fallbac
     assert (tmp_path / 'auto.json').read_bytes() == (tmp_path / 'real.json').read_bytes()
 
 
+def _auto_config_after_one_fallback(tmp_path, fallback_log, model, input_data):
+    """The default call's config, checked to come from one fallback to the
+    real run and to be the bytes capture='real' writes."""
+    amct.create_quant_config(str(tmp_path / 'auto.json'), model, input_data)
+    assert len(_fallback_lines(fallback_log)) == 1
+    amct.create_quant_config(str(tmp_path / 'real.json'), model, input_data, capture='real')
+    assert (tmp_path / 'auto.json').read_bytes() == (tmp_path / 'real.json').read_bytes()
+    return (tmp_path / 'auto.json').read_text()
+
+
 def test_plain_tensor_attribute_falls_back_and_gives_the_real_config(tmp_path, fallback_log):
     model = PlainTensorAttribute().eval()
-    amct.create_quant_config(str(tmp_path / 'auto.json'), model, torch.randn(2, 8))
-    assert len(_fallback_lines(fallback_log)) == 1
-    amct.create_quant_config(str(tmp_path / 'real.json'), model, torch.randn(2, 8),
-                             capture='real')
-    assert (tmp_path / 'auto.json').read_bytes() == (tmp_path / 'real.json').read_bytes()
-    assert '"fc":{' in (tmp_path / 'auto.json').read_text()
+    text = _auto_config_after_one_fallback(tmp_path, fallback_log, model, torch.randn(2, 8))
+    assert '"fc":{' in text
     assert model.scale.device.type == 'cpu' and torch.equal(model.scale, torch.full((8,), 2.0))
 
 
@@ -157,12 +163,8 @@ class GradientInForward(nn.Module):
 
 def test_forward_that_needs_autograd_falls_back_and_gives_the_real_config(tmp_path, fallback_log):
     model = GradientInForward().eval()
-    amct.create_quant_config(str(tmp_path / 'auto.json'), model, torch.randn(2, 8))
-    assert len(_fallback_lines(fallback_log)) == 1
-    amct.create_quant_config(str(tmp_path / 'real.json'), model, torch.randn(2, 8),
-                             capture='real')
-    assert (tmp_path / 'auto.json').read_bytes() == (tmp_path / 'real.json').read_bytes()
-    assert '"fc":{' in (tmp_path / 'auto.json').read_text()
+    text = _auto_config_after_one_fallback(tmp_path, fallback_log, model, torch.randn(2, 8))
+    assert '"fc":{' in text
     with pytest.raises(RuntimeError, match="capture='meta' failed"):
         amct.create_quant_config(str(tmp_path / 'meta.json'), model, torch.randn(2, 8),
                                  capture='meta')
