@@ -76,7 +76,8 @@ nlohmann::ordered_json to_ordered_json(const QuantConfig& config) {
   add(root, "batch_num", config.batch_num);
   add(root, "activation_offset", config.activation_offset);
   add(root, "do_fusion", config.do_fusion);
-  if (config.fakequant_precision_mode) add(root, "fakequant_precision_mode", *config.fakequant_precision_mode);
+  if (config.fakequant_precision_mode)
+    add(root, "fakequant_precision_mode", *config.fakequant_precision_mode);
   add(root, "skip_fusion_layers", config.skip_fusion_layers);
 
   std::vector<const LayerQuantConfig*> layers;
