@@ -216,8 +216,9 @@ class Methods:
                                  if type(mod).__name__ in quantizable])
 
     def hooked_meta_forward(self):
-        """One hooked forward of a prebuilt meta shadow alone, under the same
-        conditions as in the call (garbage collector paused): the floor."""
+        """One hooked forward of a prebuilt meta shadow alone, run as the call
+        runs it (garbage collector paused, inference_mode, no eval() walk: the
+        shadow is born in eval mode): the floor."""
         shadow, hooked = self._shadow
         with _capture._gc_paused():
             _capture._run_hooked(shadow, _capture._to_meta((self.x,)), hooked, (),

@@ -47,7 +47,7 @@ struct PythonNames {
                                            "__getnewargs__"};
   py::str k_dict{"__dict__"}, k_modules{"_modules"}, k_parameters{"_parameters"},
       k_buffers{"_buffers"}, k_training{"training"}, k_train{"train"},
-      k_setstate{"__setstate__"}, k_requires_grad{"requires_grad"}, k_device{"device"};
+      k_setstate{"__setstate__"}, k_device{"device"};
 
   PythonNames() {
     auto torch = py::module_::import("torch");
