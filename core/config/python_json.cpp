@@ -130,43 +130,26 @@ void newline_and_indent(std::string& out, int level) {
   out.append(static_cast<std::size_t>(level * kIndent), ' ');
 }
 
-void append_value(std::string& out, const Json& value, int level);
-
-void append_array(std::string& out, const Json::array_t& items, int level) {
+// A list or a dict, as _iterencode_list and _iterencode_dict lay them out:
+// the same brackets, commas and indentation; `append_item` writes one item
+// (a value, or "key":value).
+template <typename Items, typename AppendItem>
+void append_container(std::string& out, const Items& items, char open, char close, int level,
+                      AppendItem append_item) {
+  out.push_back(open);
   if (items.empty()) {
-    out += "[]";
+    out.push_back(close);
     return;
   }
-  out.push_back('[');
   bool first = true;
-  for (const Json& item : items) {
+  for (const auto& item : items) {
     if (!first) out.push_back(',');
     first = false;
     newline_and_indent(out, level + 1);
-    append_value(out, item, level + 1);
+    append_item(item);
   }
   newline_and_indent(out, level);
-  out.push_back(']');
-}
-
-void append_object(std::string& out, const Json::object_t& members,
-                   int level) {
-  if (members.empty()) {
-    out += "{}";
-    return;
-  }
-  out.push_back('{');
-  bool first = true;
-  for (const auto& member : members) {
-    if (!first) out.push_back(',');
-    first = false;
-    newline_and_indent(out, level + 1);
-    append_json_string(out, member.first);
-    out.push_back(':');
-    append_value(out, member.second, level + 1);
-  }
-  newline_and_indent(out, level);
-  out.push_back('}');
+  out.push_back(close);
 }
 
 void append_value(std::string& out, const Json& value, int level) {
@@ -191,10 +174,16 @@ void append_value(std::string& out, const Json& value, int level) {
       append_json_string(out, value.get_ref<const std::string&>());
       return;
     case value_t::array:
-      append_array(out, value.get_ref<const Json::array_t&>(), level);
+      append_container(out, value.get_ref<const Json::array_t&>(), '[', ']', level,
+                       [&](const Json& item) { append_value(out, item, level + 1); });
       return;
     case value_t::object:
-      append_object(out, value.get_ref<const Json::object_t&>(), level);
+      append_container(out, value.get_ref<const Json::object_t&>(), '{', '}', level,
+                       [&](const auto& member) {
+                         append_json_string(out, member.first);
+                         out.push_back(':');
+                         append_value(out, member.second, level + 1);
+                       });
       return;
     case value_t::binary:
     case value_t::discarded:
