@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "openamct/errors.h"
+#include "python_objects.h"
 
 namespace openamct_py {
 namespace {
@@ -31,15 +32,6 @@ struct Names {
     return *names;
   }
 };
-
-// getattr(obj, name, fallback): only an AttributeError means "absent".
-py::object attr_or(py::handle obj, const py::str& name, py::object fallback) {
-  PyObject* value = PyObject_GetAttr(obj.ptr(), name.ptr());
-  if (value) return py::reinterpret_steal<py::object>(value);
-  if (!PyErr_ExceptionMatches(PyExc_AttributeError)) throw py::error_already_set();
-  PyErr_Clear();
-  return fallback;
-}
 
 py::object attr_or_none(py::handle obj, const py::str& name) {
   return attr_or(obj, name, py::none());
@@ -112,8 +104,8 @@ void read_static_facts(py::handle mod, openamct::ModuleRecord& rec, WeightIds& i
 EagerSource::EagerSource(py::list modules, py::function run_forward)
     : modules_(std::move(modules)), run_forward_(std::move(run_forward)) {}
 
-std::vector<openamct::ModuleEntry> EagerSource::modules() {
-  if (entries_.empty() && py::len(modules_) > 0) {
+const std::vector<openamct::ModuleEntry>& EagerSource::entries() {
+  if (!entries_read_) {
     const Names& n = Names::get();
     entries_.reserve(py::len(modules_));
     for (py::handle item : modules_) {
@@ -121,13 +113,16 @@ std::vector<openamct::ModuleEntry> EagerSource::modules() {
       py::handle type(reinterpret_cast<PyObject*>(Py_TYPE(pair[1].ptr())));
       entries_.push_back({pair[0].cast<std::string>(), type.attr(n.type_name).cast<std::string>()});
     }
+    entries_read_ = true;
   }
   return entries_;
 }
 
+std::vector<openamct::ModuleEntry> EagerSource::modules() { return entries(); }
+
 openamct::LayerTable EagerSource::capture() {
   const Names& n = Names::get();
-  const std::vector<openamct::ModuleEntry> entries = modules();
+  const std::vector<openamct::ModuleEntry>& entries = this->entries();
   openamct::LayerTable table;
   table.modules.reserve(entries.size());
   WeightIds weight_ids;

@@ -30,9 +30,13 @@ class EagerSource : public openamct::ModelSource {
   openamct::LayerTable capture() override;
 
  private:
+  // (name, class name) of every module, read once.
+  const std::vector<openamct::ModuleEntry>& entries();
+
   py::list modules_;
   py::function run_forward_;
   std::vector<openamct::ModuleEntry> entries_;
+  bool entries_read_ = false;
 };
 
 }  // namespace openamct_py

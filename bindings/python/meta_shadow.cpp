@@ -31,6 +31,8 @@
 #include <array>
 #include <unordered_map>
 
+#include "python_objects.h"
+
 namespace openamct_py {
 namespace {
 
@@ -93,12 +95,6 @@ at::Tensor empty_meta_like(const at::Tensor& tensor) {
   if (tensor.layout() == at::kStrided && tensor.is_non_overlapping_and_dense())
     return at::detail::empty_strided_meta(tensor.sizes(), tensor.strides(), tensor.scalar_type());
   return at::empty_like(tensor, tensor.options().device(at::kMeta));
-}
-
-// A new reference from the C API as an object; a null one raises.
-py::object steal(PyObject* result) {
-  if (!result) throw py::error_already_set();
-  return py::reinterpret_steal<py::object>(result);
 }
 
 py::object id_of(py::handle obj) { return steal(PyLong_FromVoidPtr(obj.ptr())); }
@@ -255,9 +251,9 @@ class ShadowBuilder {
     py::handle type(reinterpret_cast<PyObject*>(cls));
     bool plain = true;
     for (const char* name : names_.copy_protocol) {
-      py::object own = py::getattr(type, name, py::none());
-      py::object base = py::getattr(names_.module_type, name, py::none());
-      if (!own.is(base)) plain = false;
+      py::str key(name);
+      if (!attr_or(type, key, py::none()).is(attr_or(names_.module_type, key, py::none())))
+        plain = false;
     }
     plain = plain && py::len(names_.slotnames(type)) == 0;
     const bool own_train = !py::object(type.attr(names_.k_train)).is(names_.module_train);
