@@ -19,18 +19,6 @@ namespace openamct {
 namespace cli {
 namespace {
 
-const char* python_type_name(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kType: return "TypeError";
-    case ErrorKind::kValue: return "ValueError";
-    case ErrorKind::kRuntime: return "RuntimeError";
-    case ErrorKind::kFileNotFound: return "FileNotFoundError";
-    case ErrorKind::kOS: return "OSError";
-    case ErrorKind::kConfigParse: return "openamct.ConfigParseError";
-  }
-  return "RuntimeError";
-}
-
 void print_layer_table(const std::vector<LayerReport>& reports, std::ostream& out) {
   if (reports.empty()) {
     std::string types;
@@ -61,6 +49,8 @@ int run(int argc, const char* const* argv) {
     return 2;
   }
   try {
+    // A bad OPENAMCT_LOG_LEVEL fails a command (not its help) here.
+    if (invocation.kind != Invocation::Kind::kHelp) log_level_from_environment();
     switch (invocation.kind) {
       case Invocation::Kind::kHelp:
         std::cout << invocation.help_text;
@@ -73,7 +63,7 @@ int run(int argc, const char* const* argv) {
         return 0;
     }
   } catch (const Error& e) {
-    std::cerr << "error: " << python_type_name(e.kind()) << ": " << e.what() << "\n";
+    std::cerr << "error: " << python_exception_name(e.kind()) << ": " << e.what() << "\n";
   } catch (const std::exception& e) {  // ModelLoadError, a bug, out of memory
     std::cerr << "error: " << e.what() << "\n";
   }

@@ -29,10 +29,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/float_repr.h"
-#include "config/python_json.h"
 #include "config/quant_config.h"
 #include "openamct/errors.h"
+#include "text/float_repr.h"
+#include "text/python_json.h"
 
 namespace {
 
@@ -302,7 +302,7 @@ openamct::QuantConfig make_config(Bytes& in) {
     if (present & 8) a.min_percentile = finite_double(in);
     if (present & 16) a.search_range = std::array<double, 2>{finite_double(in), finite_double(in)};
     if (present & 32) a.search_step = finite_double(in);
-    a.act_algo = (present & 64) ? "hfmg" : "ifmr";
+    a.act_algo = (present & 64) ? openamct::ActAlgo::kHfmg : openamct::ActAlgo::kIfmr;
     if (present & 128) a.asymmetric = (present & 256) != 0;
     if (present & 512) a.num_of_bins = in.raw<int64_t>();
     if (present & 1024) {
@@ -314,7 +314,7 @@ openamct::QuantConfig make_config(Bytes& in) {
       if (wp & 4) w.num_iteration = in.raw<int64_t>();
       if (wp & 8) w.beta_range = std::array<double, 2>{finite_double(in), finite_double(in)};
       if (wp & 16) w.channel_wise = (wp & 32) != 0;
-      w.wts_algo = (wp & 64) ? "ada_quantize" : "arq_quantize";
+      w.wts_algo = (wp & 64) ? openamct::WtsAlgo::kAda : openamct::WtsAlgo::kArq;
       l.weight = w;
     }
     c.layers.push_back(std::move(l));
@@ -397,7 +397,7 @@ void check_config(Bytes& in) {
       expect_double(aj.at("search_range")[1], (*a.search_range)[1], "search_range");
     }
     if (a.search_step) expect_double(aj.at("search_step"), *a.search_step, "search_step");
-    expect(aj.at("act_algo"), a.act_algo, "act_algo");
+    expect(aj.at("act_algo"), std::string(openamct::act_algo_name(a.act_algo)), "act_algo");
     if (a.asymmetric) expect(aj.at("asymmetric"), *a.asymmetric, "asymmetric");
     if (a.num_of_bins) expect(aj.at("num_of_bins"), *a.num_of_bins, "num_of_bins");
 
@@ -421,7 +421,7 @@ void check_config(Bytes& in) {
       expect_double(wj.at("beta_range")[1], (*w.beta_range)[1], "beta_range");
     }
     if (w.channel_wise) expect(wj.at("channel_wise"), *w.channel_wise, "channel_wise");
-    expect(wj.at("wts_algo"), w.wts_algo, "wts_algo");
+    expect(wj.at("wts_algo"), std::string(openamct::wts_algo_name(w.wts_algo)), "wts_algo");
   }
 }
 

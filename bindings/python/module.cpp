@@ -12,6 +12,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <string>
 
 #include "eager_source.h"
 #include "meta_shadow.h"
@@ -111,28 +113,39 @@ PYBIND11_MODULE(_C, m) {
   static py::exception<openamct::Error> config_parse_error(m, "ConfigParseError",
                                                            PyExc_ValueError);
   config_parse_error.attr("__module__") = "openamct";
+  // The Python type of each error kind, looked up by the name the one table
+  // (openamct::kErrorKindNames) gives: a builtin, or ConfigParseError.
+  // Never freed: a static py::object would be released after the interpreter.
+  static auto& python_exception_types = *new std::map<openamct::ErrorKind, py::object>();
+  const py::module_ builtins = py::module_::import("builtins");
+  for (const auto& row : openamct::kErrorKindNames) {
+    const std::string name = row.python_name;
+    python_exception_types[row.kind] = name == "openamct.ConfigParseError"
+                                           ? py::object(config_parse_error)
+                                           : builtins.attr(row.python_name);
+  }
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const openamct::Error& e) {
-      switch (e.kind()) {
-        case openamct::ErrorKind::kType: set_python_error(PyExc_TypeError, e.what()); return;
-        case openamct::ErrorKind::kValue: set_python_error(PyExc_ValueError, e.what()); return;
-        case openamct::ErrorKind::kRuntime: set_python_error(PyExc_RuntimeError, e.what()); return;
-        case openamct::ErrorKind::kFileNotFound:
-          set_os_error(PyExc_FileNotFoundError, e.what());
-          return;
-        case openamct::ErrorKind::kOS: set_os_error(PyExc_OSError, e.what()); return;
-        case openamct::ErrorKind::kConfigParse:
-          set_python_error(config_parse_error.ptr(), e.what());
-          return;
-      }
+      PyObject* type = python_exception_types.at(e.kind()).ptr();
+      if (PyObject_IsSubclass(type, PyExc_OSError) == 1)
+        set_os_error(type, e.what());
+      else
+        set_python_error(type, e.what());
     } catch (const std::logic_error& e) {
       set_python_error(PyExc_RuntimeError, e.what());
     }
   });
 
   m.def("quantizable_types", &openamct::quantizable_types);
+
+  // The defaults of the Python signatures and docstrings, from the one C++
+  // source (include/openamct/defaults.h).
+  py::dict defaults;
+  defaults["batch_num"] = openamct::defaults::kBatchNum;
+  defaults["activation_offset"] = openamct::defaults::kActivationOffset;
+  m.attr("DEFAULTS") = defaults;
   m.def("meta_shadow", &openamct_py::meta_shadow);
 
   m.def("create_quant_config",
@@ -181,6 +194,9 @@ PYBIND11_MODULE(_C, m) {
             rows.append(record_to_dict(r));
           return rows;
         });
+
+  m.def("log_level_from_environment",
+        [] { return static_cast<int>(openamct::log_level_from_environment()); });
 
   // Route the core's log lines to Python's `logging` (logger "openamct").
   m.def("set_log_sink", [](py::object logger) {

@@ -3,9 +3,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <string_view>
 
-#include "common/python_repr.h"
 #include "rules/capability_table.h"
+#include "text/python_repr.h"
 
 namespace openamct {
 
@@ -60,10 +61,18 @@ void check_batch_num(int64_t batch_num) {
                       std::to_string(batch_num) + "; pass a positive number of batches.");
 }
 
+// Module classes of the reference's own quantization wrappers; a model that
+// contains one has been quantized already and is rejected.
+constexpr std::string_view kAmctOperations[] = {
+    "IFMR", "HFMG", "Recorder", "AscendQuant", "AscendDeQuant", "RetrainQuant",
+    "RNNRetrainQuant", "MarkedQuantizableModule", "QuantIdentity",
+    "SelectiveMaskGen", "DMQBalancer", "Conv2dQAT", "LinearQAT", "LSTMQAT",
+    "GRUQAT", "OFMRQuant", "ConvTranspose1dQAT"};
+
 void check_no_amct_operations(const std::vector<ModuleEntry>& modules) {
   std::string found;
   for (const auto& m : modules)
-    for (auto op : amct_operation_types())
+    for (auto op : kAmctOperations)
       if (m.type_name == op)
         found += (found.empty() ? "" : ", ") + python_str_repr(m.name) + ": " +
                  python_str_repr(m.type_name);

@@ -7,12 +7,12 @@
 #include <optional>
 
 #include "api/argument_checks.h"
-#include "config/atomic_file.h"
 #include "config/config_defaults.h"
 #include "config/default_config.h"
 #include "openamct/openamct.h"
 #include "rules/layer_verdict.h"
 #include "simple_config/simple_config.h"
+#include "text/atomic_file.h"
 
 namespace openamct {
 namespace {

@@ -279,7 +279,7 @@ void read_convolution_facts(const Module& m, const LayerCapability* capability,
   if (auto v = module_value(m, "groups"); v && v->isInt()) r.groups = v->toInt();
 
   // Traced modules: from the convolution op of their forward graph.
-  if (!capability->checks_padding_mode) return;  // not a convolution
+  if (!capability->is_convolution()) return;
   const Node* conv = graph ? find_op(*graph, kConvolutionOps) : nullptr;
   if (r.padding_mode.empty())
     r.padding_mode = conv ? traced_padding_mode(conv) : "zeros";

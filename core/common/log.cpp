@@ -2,14 +2,17 @@
 // OpenAMCT. The level threshold is read once from OPENAMCT_LOG_LEVEL.
 #include "openamct/log.h"
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
 #include <mutex>
 #include <string>
+#include <utility>
 
-#include "common/python_repr.h"
+#include "openamct/errors.h"
+#include "text/python_repr.h"
 
 namespace openamct {
 namespace {
@@ -24,25 +27,28 @@ LogSink& current_sink() {
   return sink;
 }
 
+// The levels and their names, as Python's logging spells them.
+constexpr std::pair<LogLevel, const char*> kLevelNames[] = {
+    {LogLevel::kDebug, "DEBUG"},
+    {LogLevel::kInfo, "INFO"},
+    {LogLevel::kWarning, "WARNING"},
+    {LogLevel::kError, "ERROR"},
+};
+
 LogLevel threshold() {
   static const LogLevel level = [] {
-    const char* env = std::getenv("OPENAMCT_LOG_LEVEL");
-    std::string v = env ? env : "";
-    if (v == "DEBUG") return LogLevel::kDebug;
-    if (v == "WARNING") return LogLevel::kWarning;
-    if (v == "ERROR") return LogLevel::kError;
-    return LogLevel::kInfo;
+    try {
+      return log_level_from_environment();
+    } catch (const Error&) {
+      return LogLevel::kInfo;
+    }
   }();
   return level;
 }
 
 const char* level_name(LogLevel l) {
-  switch (l) {
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarning: return "WARNING";
-    case LogLevel::kError: return "ERROR";
-  }
+  for (const auto& [level, name] : kLevelNames)
+    if (level == l) return name;
   return "INFO";
 }
 
@@ -78,6 +84,17 @@ std::string as_valid_utf8(const std::string& message) {
 }
 
 }  // namespace
+
+LogLevel log_level_from_environment() {
+  const char* env = std::getenv("OPENAMCT_LOG_LEVEL");
+  if (!env) return LogLevel::kInfo;
+  std::string value = env;
+  for (char& c : value) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const auto& [level, name] : kLevelNames)
+    if (value == name) return level;
+  throw_value_error("OPENAMCT_LOG_LEVEL=" + python_str_repr(value) +
+                    " is not a log level; use DEBUG, INFO, WARNING or ERROR");
+}
 
 void set_log_sink(LogSink sink) {
   std::lock_guard<std::mutex> lock(sink_mutex());

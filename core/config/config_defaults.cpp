@@ -7,8 +7,8 @@
 #include <set>
 #include <unordered_map>
 
-#include "common/python_repr.h"
 #include "openamct/errors.h"
+#include "text/python_repr.h"
 
 namespace openamct {
 namespace {
@@ -41,7 +41,7 @@ std::string closest_name_hint(const std::string& name, const std::vector<ModuleE
 
 void fill_layer_defaults(LayerQuantConfig& layer, const LayerCapability& cap) {
   ActivationQuantParams& a = layer.activation;
-  if (a.act_algo == "hfmg") {
+  if (a.act_algo == ActAlgo::kHfmg) {
     if (!a.num_of_bins) a.num_of_bins = defaults::kNumOfBins;
   } else {
     if (!a.max_percentile) a.max_percentile = defaults::kMaxPercentile;
@@ -85,7 +85,7 @@ std::vector<const LayerDecision*> supported_layers(const std::vector<LayerDecisi
     if (d.supported()) out.push_back(&d);
   if (out.empty()) throw_value_error("No layer support quantization in the graph.");
   for (const auto* d : out)
-    for (auto reserved : reserved_global_names())
+    for (auto reserved : root_keys())
       if (d->name() == reserved)
         throw_value_error(d->name() + " is a global parameter, can not be a layer name");
   return out;

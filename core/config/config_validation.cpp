@@ -12,142 +12,14 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "common/python_repr.h"
 #include "config/config_defaults.h"
-#include "config/float_repr.h"
 #include "openamct/errors.h"
 #include "rules/capability_table.h"
+#include "text/python_decimal.h"
+#include "text/python_repr.h"
 
 namespace openamct {
 namespace {
-
-// ---- exact decimal arithmetic on Python's str(float) -----------------------
-
-// value = (neg ? -1 : 1) * magnitude * 10^exponent; magnitude is a string of
-// decimal digits without leading zeros ("0" for zero).
-struct Decimal {
-  bool neg = false;
-  std::string magnitude = "0";
-  int exponent = 0;
-};
-
-std::string strip_leading_zeros(const std::string& digits) {
-  const size_t first = digits.find_first_not_of('0');
-  return first == std::string::npos ? "0" : digits.substr(first);
-}
-
-// Parses what python_float_repr writes for a finite value: "0.001", "20.0",
-// "-1.5e-05", "1e+16".
-Decimal decimal_from_repr(const std::string& text) {
-  Decimal d;
-  size_t i = 0;
-  if (i < text.size() && text[i] == '-') d.neg = true, ++i;
-  std::string digits;
-  int exponent = 0;
-  for (; i < text.size() && text[i] != 'e'; ++i) {
-    if (text[i] == '.') continue;
-    digits.push_back(text[i]);
-  }
-  const size_t dot = text.find('.');
-  const size_t e = text.find('e');
-  if (dot != std::string::npos) {
-    const size_t mantissa_end = e == std::string::npos ? text.size() : e;
-    exponent -= static_cast<int>(mantissa_end - dot - 1);
-  }
-  if (e != std::string::npos) exponent += std::stoi(text.substr(e + 1));
-  d.magnitude = strip_leading_zeros(digits);
-  d.exponent = exponent;
-  if (d.magnitude == "0") d.neg = false;
-  return d;
-}
-
-// Compares two non-negative digit strings without leading zeros.
-int compare_magnitudes(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
-  return a.compare(b) < 0 ? -1 : (a == b ? 0 : 1);
-}
-
-std::string add_magnitudes(const std::string& a, const std::string& b) {
-  std::string out;
-  int carry = 0;
-  for (size_t i = 0; i < std::max(a.size(), b.size()) || carry; ++i) {
-    int sum = carry;
-    if (i < a.size()) sum += a[a.size() - 1 - i] - '0';
-    if (i < b.size()) sum += b[b.size() - 1 - i] - '0';
-    out.push_back(static_cast<char>('0' + sum % 10));
-    carry = sum / 10;
-  }
-  std::reverse(out.begin(), out.end());
-  return strip_leading_zeros(out);
-}
-
-// a - b for a >= b.
-std::string subtract_magnitudes(const std::string& a, const std::string& b) {
-  std::string out;
-  int borrow = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    int diff = a[a.size() - 1 - i] - '0' - borrow;
-    if (i < b.size()) diff -= b[b.size() - 1 - i] - '0';
-    borrow = diff < 0;
-    out.push_back(static_cast<char>('0' + (diff + 10) % 10));
-  }
-  std::reverse(out.begin(), out.end());
-  return strip_leading_zeros(out);
-}
-
-// Both magnitudes scaled to the smaller exponent.
-std::pair<std::string, std::string> aligned(const Decimal& a, const Decimal& b, int* exponent) {
-  *exponent = std::min(a.exponent, b.exponent);
-  std::string ma = a.magnitude == "0" ? "0" : a.magnitude + std::string(a.exponent - *exponent, '0');
-  std::string mb = b.magnitude == "0" ? "0" : b.magnitude + std::string(b.exponent - *exponent, '0');
-  return {ma, mb};
-}
-
-int compare(const Decimal& a, const Decimal& b) {
-  const int sa = a.magnitude == "0" ? 0 : (a.neg ? -1 : 1);
-  const int sb = b.magnitude == "0" ? 0 : (b.neg ? -1 : 1);
-  if (sa != sb) return sa < sb ? -1 : 1;
-  if (sa == 0) return 0;
-  int exponent = 0;
-  auto [ma, mb] = aligned(a, b, &exponent);
-  const int c = compare_magnitudes(ma, mb);
-  return sa > 0 ? c : -c;
-}
-
-// Rounds to `precision` significant digits, half to even (Python's default
-// decimal context).
-Decimal rounded(Decimal d, size_t precision) {
-  if (d.magnitude.size() <= precision) return d;
-  const size_t drop = d.magnitude.size() - precision;
-  std::string kept = d.magnitude.substr(0, precision);
-  const std::string rest = d.magnitude.substr(precision);
-  const int first = rest[0] - '0';
-  const bool beyond_half = rest.find_first_not_of('0', 1) != std::string::npos;
-  const bool odd = (kept.back() - '0') % 2 == 1;
-  if (first > 5 || (first == 5 && (beyond_half || odd))) kept = add_magnitudes(kept, "1");
-  d.magnitude = kept;
-  d.exponent += static_cast<int>(drop);
-  return d;
-}
-
-Decimal subtract(const Decimal& a, const Decimal& b) {
-  Decimal out;
-  int exponent = 0;
-  auto [ma, mb] = aligned(a, b, &exponent);
-  out.exponent = exponent;
-  if (a.neg != b.neg) {  // a - (-|b|) = a + |b|, -|a| - b = -(|a| + b)
-    out.magnitude = add_magnitudes(ma, mb);
-    out.neg = a.neg;
-  } else if (compare_magnitudes(ma, mb) >= 0) {
-    out.magnitude = subtract_magnitudes(ma, mb);
-    out.neg = a.neg;
-  } else {
-    out.magnitude = subtract_magnitudes(mb, ma);
-    out.neg = !a.neg;
-  }
-  if (out.magnitude == "0") out.neg = false;
-  return out;
-}
 
 // ---- messages ------------------------------------------------------------------
 
@@ -164,8 +36,8 @@ bool in_open_unit_interval(double v) { return v > 0.0 && v < 1.0; }
 
 void validate_activation(const ActivationQuantParams& a, const LayerQuantConfig& layer) {
   const bool ifmr_keys = a.max_percentile || a.min_percentile || a.search_range ||
-                         a.search_step || a.act_algo == "ifmr";
-  const bool hfmg_keys = a.num_of_bins || a.act_algo == "hfmg";
+                         a.search_step || a.act_algo == ActAlgo::kIfmr;
+  const bool hfmg_keys = a.num_of_bins || a.act_algo == ActAlgo::kHfmg;
   check_layer_value(!(ifmr_keys && hfmg_keys),
                     "['search_step', 'search_range', 'min_percentile', 'max_percentile'] and "
                     "['num_of_bins'] can not appear at same time",
@@ -195,8 +67,6 @@ void validate_activation(const ActivationQuantParams& a, const LayerQuantConfig&
                       "(search_range[1] - search_range[0])",
                       layer);
   }
-  check_layer_value(a.act_algo == "ifmr" || a.act_algo == "hfmg", "act_algo must be ifmr or hfmg",
-                    layer);
   if (a.num_of_bins) {
     const int64_t bins = *a.num_of_bins;
     check_layer_value(bins == 1024 || bins == 2048 || bins == 4096 || bins == 8192,
@@ -207,9 +77,7 @@ void validate_activation(const ActivationQuantParams& a, const LayerQuantConfig&
 }
 
 void validate_weight(const WeightQuantParams& w, const LayerQuantConfig& layer) {
-  const bool ada = w.wts_algo == "ada_quantize";
-  check_layer_value(ada || w.wts_algo == "arq_quantize",
-                    "wts_algo must be arq_quantize or ada_quantize", layer);
+  const bool ada = w.wts_algo == WtsAlgo::kAda;
   if (!ada) {
     for (const auto& [key, present] :
          {std::pair<const char*, bool>{"reg_param", w.reg_param.has_value()},
@@ -217,7 +85,8 @@ void validate_weight(const WeightQuantParams& w, const LayerQuantConfig& layer) 
           {"num_iteration", w.num_iteration.has_value()},
           {"beta_range", w.beta_range.has_value()}}) {
       check_layer_value(!present,
-                        std::string(key) + " is not valid param of quantize " + w.wts_algo,
+                        std::string(key) + " is not valid param of quantize " +
+                            std::string(wts_algo_name(w.wts_algo)),
                         layer);
     }
   }
@@ -246,13 +115,22 @@ void validate_weight(const WeightQuantParams& w, const LayerQuantConfig& layer) 
 
 }  // namespace
 
+ActAlgo read_act_algo(std::string_view name, const std::string& layer_name) {
+  if (auto algo = act_algo_from_name(name)) return *algo;
+  throw_value_error("act_algo must be ifmr or hfmg in layer " + layer_name);
+}
+
+WtsAlgo read_wts_algo(std::string_view name, const std::string& layer_name) {
+  if (auto algo = wts_algo_from_name(name)) return *algo;
+  throw_value_error("wts_algo must be arq_quantize or ada_quantize in layer " + layer_name);
+}
+
 bool search_step_fits_range(double step, double start, double end) {
   if (!std::isfinite(step) || !std::isfinite(start) || !std::isfinite(end))
     return step <= end - start;
-  const Decimal difference = rounded(subtract(decimal_from_repr(python_float_repr(end)),
-                                              decimal_from_repr(python_float_repr(start))),
-                                     28);
-  return compare(decimal_from_repr(python_float_repr(step)), difference) <= 0;
+  const PythonDecimal difference =
+      decimal_subtract(decimal_from_float_str(end), decimal_from_float_str(start));
+  return decimal_compare(decimal_from_float_str(step), difference) <= 0;
 }
 
 void validate_root(const QuantConfig& config, const std::vector<ModuleEntry>& modules) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/quant_config.h"
@@ -35,6 +36,12 @@ void validate_layer_name(const std::string& name, const std::vector<ModuleEntry>
 // blocks); the layer's capability comes from `layer.type_name`. Errors carry
 // " in layer <name>".
 void validate_layer_values(const LayerQuantConfig& layer);
+
+// The algorithm named in a config file, for a reader: throws ValueError with
+// the reference's message ("act_algo must be ifmr or hfmg in layer conv")
+// when the name is not one of them.
+ActAlgo read_act_algo(std::string_view name, const std::string& layer_name);
+WtsAlgo read_wts_algo(std::string_view name, const std::string& layer_name);
 
 // search_step <= search_range[1] - search_range[0], computed as the reference
 // does: Python's Decimal on str() of each value (28 significant digits for

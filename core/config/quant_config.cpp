@@ -7,14 +7,44 @@
 #include <algorithm>
 #include <utility>
 
-#include "config/python_json.h"
 #include "openamct/errors.h"
 #include "rules/capability_table.h"
+#include "text/python_json.h"
 
 namespace openamct {
 namespace {
 
 using Json = nlohmann::ordered_json;
+
+const std::vector<std::string_view> kRootKeys = {
+    "version", "batch_num", "activation_offset", "do_fusion",
+    "fakequant_precision_mode", "skip_fusion_layers"};
+
+// The algorithms' names in config files, one row each.
+constexpr std::pair<ActAlgo, std::string_view> kActAlgoNames[] = {
+    {ActAlgo::kIfmr, "ifmr"},
+    {ActAlgo::kHfmg, "hfmg"},
+};
+constexpr std::pair<WtsAlgo, std::string_view> kWtsAlgoNames[] = {
+    {WtsAlgo::kArq, "arq_quantize"},
+    {WtsAlgo::kAda, "ada_quantize"},
+};
+
+template <typename Algo, std::size_t N>
+std::string_view name_of(const std::pair<Algo, std::string_view> (&table)[N], Algo algo) {
+  for (const auto& [a, name] : table)
+    if (a == algo) return name;
+  OPENAMCT_INTERNAL_ASSERT(false, "an algorithm without a name in quant_config.cpp");
+  return {};
+}
+
+template <typename Algo, std::size_t N>
+std::optional<Algo> from_name(const std::pair<Algo, std::string_view> (&table)[N],
+                              std::string_view name) {
+  for (const auto& [a, n] : table)
+    if (n == name) return a;
+  return std::nullopt;
+}
 
 // An empty object with room for `capacity` members, so that adding them
 // never moves the members already there (each move copies the key: the
@@ -41,7 +71,7 @@ Json activation_json(const ActivationQuantParams& a) {
   if (a.min_percentile) add(j, "min_percentile", *a.min_percentile);
   if (a.search_range) add(j, "search_range", pair_json(*a.search_range));
   if (a.search_step) add(j, "search_step", *a.search_step);
-  add(j, "act_algo", a.act_algo);
+  add(j, "act_algo", std::string(act_algo_name(a.act_algo)));
   if (a.asymmetric) add(j, "asymmetric", *a.asymmetric);
   if (a.num_of_bins) add(j, "num_of_bins", *a.num_of_bins);
   return j;
@@ -55,7 +85,7 @@ Json weight_json(const WeightQuantParams& w) {
   if (w.num_iteration) add(j, "num_iteration", *w.num_iteration);
   if (w.beta_range) add(j, "beta_range", pair_json(*w.beta_range));
   if (w.channel_wise) add(j, "channel_wise", *w.channel_wise);
-  add(j, "wts_algo", w.wts_algo);
+  add(j, "wts_algo", std::string(wts_algo_name(w.wts_algo)));
   return j;
 }
 
@@ -69,6 +99,17 @@ Json layer_json(const LayerQuantConfig& l) {
 }
 
 }  // namespace
+
+const std::vector<std::string_view>& root_keys() { return kRootKeys; }
+
+std::string_view act_algo_name(ActAlgo algo) { return name_of(kActAlgoNames, algo); }
+std::string_view wts_algo_name(WtsAlgo algo) { return name_of(kWtsAlgoNames, algo); }
+std::optional<ActAlgo> act_algo_from_name(std::string_view name) {
+  return from_name(kActAlgoNames, name);
+}
+std::optional<WtsAlgo> wts_algo_from_name(std::string_view name) {
+  return from_name(kWtsAlgoNames, name);
+}
 
 nlohmann::ordered_json to_ordered_json(const QuantConfig& config) {
   Json root = object_with_room(6 + config.layers.size());
@@ -93,9 +134,8 @@ nlohmann::ordered_json to_ordered_json(const QuantConfig& config) {
     const std::string& name = layers[i]->name;
     OPENAMCT_INTERNAL_ASSERT(i == 0 || layers[i - 1]->name != name,
                              "two layers of the config are named " + name);
-    OPENAMCT_INTERNAL_ASSERT(std::find(reserved_global_names().begin(),
-                                       reserved_global_names().end(),
-                                       name) == reserved_global_names().end(),
+    OPENAMCT_INTERNAL_ASSERT(std::find(kRootKeys.begin(), kRootKeys.end(), name) ==
+                                 kRootKeys.end(),
                              "layer " + name + " is named like a root key");
     members.emplace_back(name, layer_json(*layers[i]));
   }

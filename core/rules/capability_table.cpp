@@ -10,32 +10,35 @@ namespace {
 
 // clang-format off
 const std::vector<LayerCapability> kTable = {
-//  type               pad    dil0   rank shared rnn    | chw    sym    i16    i16b   dmqL   dmqT   ada    wino   fuse  | int4 axis, groups
-  {"Conv2d",          true,  false, 4,   true,  false,  true,  false, true,  false, true,  true,  true,  true,  true,   1, true},
-  {"Conv3d",          true,  true,  5,   true,  false,  true,  true,  false, false, true,  true,  false, false, true,   1, true},
-  {"Linear",          false, false, 0,   true,  false,  false, false, true,  true,  true,  true,  true,  false, false,  1, false},
-  {"ConvTranspose2d", true,  false, 4,   true,  false,  true,  false, true,  false, true,  true,  true,  false, false,  0, true},
-  {"AvgPool2d",       false, false, 0,   false, false,  false, false, false, false, false, false, false, false, false, -1, false},
-  {"Conv1d",          true,  false, 3,   true,  false,  true,  false, true,  false, true,  true,  false, false, true,   1, true},
-  {"ConvTranspose1d", true,  false, 3,   true,  false,  true,  false, true,  false, true,  true,  false, false, false,  0, true},
-  {"GRU",             false, false, 3,   false, true,   true,  false, true,  false, true,  false, false, false, false,  1, false},
-  {"LSTM",            false, false, 3,   false, true,   true,  false, true,  false, true,  false, false, false, false,  1, false},
+  {"Conv2d", LayerKind::kConv, BatchedInputRank{4}, OutChannelAxis{0}, InChannelAxis{1},
+   kChecksPaddingMode | kChecksSharedWeight | kChannelWise | kInt16 | kDmqLayer | kDmqType |
+   kAda | kWinograd | kFusable | kInt4GroupsMatter},
+  {"Conv3d", LayerKind::kConv, BatchedInputRank{5}, OutChannelAxis{0}, InChannelAxis{1},
+   kChecksPaddingMode | kFirstDilationMustBe1 | kChecksSharedWeight | kChannelWise |
+   kSymmetricOnly | kDmqLayer | kDmqType | kFusable | kInt4GroupsMatter},
+  {"Linear", LayerKind::kLinear, BatchedInputRank{0}, OutChannelAxis{0}, InChannelAxis{1},
+   kChecksSharedWeight | kInt16 | kInt16NeedsBias | kDmqLayer | kDmqType | kAda},
+  {"ConvTranspose2d", LayerKind::kDeconv, BatchedInputRank{4}, OutChannelAxis{1}, InChannelAxis{0},
+   kChecksPaddingMode | kChecksSharedWeight | kChannelWise | kInt16 | kDmqLayer | kDmqType |
+   kAda | kInt4GroupsMatter},
+  {"AvgPool2d", LayerKind::kPool, BatchedInputRank{0}, OutChannelAxis{-1}, InChannelAxis{-1},
+   0},
+  {"Conv1d", LayerKind::kConv, BatchedInputRank{3}, OutChannelAxis{0}, InChannelAxis{1},
+   kChecksPaddingMode | kChecksSharedWeight | kChannelWise | kInt16 | kDmqLayer | kDmqType |
+   kFusable | kInt4GroupsMatter},
+  {"ConvTranspose1d", LayerKind::kDeconv, BatchedInputRank{3}, OutChannelAxis{1}, InChannelAxis{0},
+   kChecksPaddingMode | kChecksSharedWeight | kChannelWise | kInt16 | kDmqLayer | kDmqType |
+   kInt4GroupsMatter},
+  {"GRU", LayerKind::kRnn, BatchedInputRank{3}, OutChannelAxis{0}, InChannelAxis{1},
+   kRnnConstraints | kChannelWise | kInt16 | kDmqLayer},
+  {"LSTM", LayerKind::kRnn, BatchedInputRank{3}, OutChannelAxis{0}, InChannelAxis{1},
+   kRnnConstraints | kChannelWise | kInt16 | kDmqLayer},
 };
 // clang-format on
 
 // Classes whose weight counts when looking for shared weights besides the
 // quantizable ones that check it (the reference also counts ConvTranspose3d).
 const std::vector<std::string_view> kExtraSharedWeightPeers = {"ConvTranspose3d"};
-
-const std::vector<std::string_view> kAmctOperations = {
-    "IFMR", "HFMG", "Recorder", "AscendQuant", "AscendDeQuant", "RetrainQuant",
-    "RNNRetrainQuant", "MarkedQuantizableModule", "QuantIdentity",
-    "SelectiveMaskGen", "DMQBalancer", "Conv2dQAT", "LinearQAT", "LSTMQAT",
-    "GRUQAT", "OFMRQuant", "ConvTranspose1dQAT"};
-
-const std::vector<std::string_view> kReservedGlobalNames = {
-    "version", "batch_num", "activation_offset", "do_fusion",
-    "fakequant_precision_mode", "skip_fusion_layers"};
 
 }  // namespace
 
@@ -55,8 +58,6 @@ bool counts_for_shared_weight(std::string_view type_name) {
   return false;
 }
 
-const std::vector<std::string_view>& amct_operation_types() { return kAmctOperations; }
-const std::vector<std::string_view>& reserved_global_names() { return kReservedGlobalNames; }
 
 std::vector<std::string> quantizable_type_names() {
   std::vector<std::string> out;

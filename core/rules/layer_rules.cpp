@@ -154,11 +154,11 @@ bool supports_int16(const LayerDecision& d) {
 
 bool int4_packable(const LayerDecision& d) {
   const LayerCapability& cap = *d.capability;
-  if (cap.int4_cin_axis < 0) return true;
+  if (cap.in_channel_axis < 0) return true;
   if (cap.int4_groups_matter && d.record->groups > 1) return false;
   const auto& shape = d.record->weight_shape;
-  if (static_cast<int64_t>(shape.size()) > cap.int4_cin_axis &&
-      shape[cap.int4_cin_axis] % 2 != 0)
+  if (static_cast<int64_t>(shape.size()) > cap.in_channel_axis &&
+      shape[cap.in_channel_axis] % 2 != 0)
     return false;
   if (cap.is_rnn && d.record->hidden_size % 2 != 0) return false;
   return true;

@@ -1,6 +1,6 @@
 #include "simple_config/calibration_block.h"
 
-#include "config/float_repr.h"
+#include "text/float_repr.h"
 
 namespace openamct {
 namespace {
@@ -19,7 +19,7 @@ CalibrationBlock to_calibration_block(const AMCTPytorchProto::CalibrationConfig&
   if (config.has_ifmr_quantize()) {
     const auto& ifmr = config.ifmr_quantize();
     a.num_bits = num_bits_of(ifmr.dst_type());
-    a.act_algo = "ifmr";
+    a.act_algo = ActAlgo::kIfmr;
     a.max_percentile = py(ifmr.max_percentile());
     a.min_percentile = py(ifmr.min_percentile());
     a.search_range = {py(ifmr.search_range_start()), py(ifmr.search_range_end())};
@@ -28,7 +28,7 @@ CalibrationBlock to_calibration_block(const AMCTPytorchProto::CalibrationConfig&
   } else if (config.has_hfmg_quantize()) {
     const auto& hfmg = config.hfmg_quantize();
     a.num_bits = num_bits_of(hfmg.dst_type());
-    a.act_algo = "hfmg";
+    a.act_algo = ActAlgo::kHfmg;
     a.num_of_bins = hfmg.num_of_bins();
     if (hfmg.has_asymmetric()) a.asymmetric = hfmg.asymmetric();
   }
@@ -40,7 +40,7 @@ CalibrationBlock to_calibration_block(const AMCTPytorchProto::CalibrationConfig&
     if (arq.has_quant_bits()) w.num_bits = arq.quant_bits();
   } else if (config.has_ada_quantize()) {
     const auto& ada = config.ada_quantize();
-    w.wts_algo = "ada_quantize";
+    w.wts_algo = WtsAlgo::kAda;
     w.num_iteration = ada.num_iteration();
     w.reg_param = py(ada.reg_param());
     w.beta_range = {py(ada.beta_range_start()), py(ada.beta_range_end())};

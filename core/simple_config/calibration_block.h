@@ -19,7 +19,7 @@ struct CalibrationBlock {
   // parameters (proto defaults for unset ones) and channel_wise if set.
   WeightQuantParams weight;
 
-  bool ada() const { return weight.wts_algo == "ada_quantize"; }
+  bool ada() const { return weight.wts_algo == WtsAlgo::kAda; }
   // Python truthiness of the values the override checks look at.
   bool asymmetric_true() const { return activation.asymmetric.value_or(false); }
   bool channel_wise_true() const { return weight.channel_wise.value_or(false); }

@@ -18,7 +18,6 @@
 #include <unordered_map>
 
 #include "amct_config.pb.h"
-#include "common/python_repr.h"
 #include "config/config_defaults.h"
 #include "config/config_validation.h"
 #include "openamct/errors.h"
@@ -26,6 +25,8 @@
 #include "rules/capability_table.h"
 #include "simple_config/calibration_block.h"
 #include "simple_config/cfg_text_parser.h"
+#include "text/os_error.h"
+#include "text/python_repr.h"
 
 namespace openamct {
 
@@ -51,8 +52,7 @@ std::string python_realpath(const std::string& path) {
 // Python's OSError text: "[Errno 2] No such file or directory: '<path>'".
 [[noreturn]] void throw_os_error(int err, const std::string& path) {
   const ErrorKind kind = err == ENOENT ? ErrorKind::kFileNotFound : ErrorKind::kOS;
-  throw Error(kind, "[Errno " + std::to_string(err) + "] " + std::strerror(err) + ": " +
-                        python_str_repr(path));
+  throw Error(kind, python_os_error_text(err, path));
 }
 
 std::vector<std::string> to_vector(const google::protobuf::RepeatedPtrField<std::string>& items) {
@@ -280,7 +280,7 @@ void downgrade_weight_bits(std::vector<AssembledLayer>& layers) {
 // Whether the layer's weight_quant_params is dropped at the end (§5.5 step
 // 13): ADA from common_config on a layer that cannot take ADA.
 bool loses_weight_params(const CalibrationBlock& common, const AssembledLayer& l) {
-  return common.ada() && l.config.weight && l.config.weight->wts_algo == "ada_quantize" &&
+  return common.ada() && l.config.weight && l.config.weight->wts_algo == WtsAlgo::kAda &&
          !l.decision->capability->ada;
 }
 

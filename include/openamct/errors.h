@@ -18,6 +18,27 @@ enum class ErrorKind {
   kConfigParse,   // openamct.ConfigParseError (a ValueError)
 };
 
+// The Python exception each kind is raised as, by the bindings and in the
+// CLI's "error: <type>: <message>" line. The one table of that mapping.
+struct ErrorKindName {
+  ErrorKind kind;
+  const char* python_name;  // a builtin exception, or openamct's own
+};
+inline constexpr ErrorKindName kErrorKindNames[] = {
+    {ErrorKind::kType, "TypeError"},
+    {ErrorKind::kValue, "ValueError"},
+    {ErrorKind::kRuntime, "RuntimeError"},
+    {ErrorKind::kFileNotFound, "FileNotFoundError"},
+    {ErrorKind::kOS, "OSError"},
+    {ErrorKind::kConfigParse, "openamct.ConfigParseError"},
+};
+
+inline const char* python_exception_name(ErrorKind kind) {
+  for (const auto& row : kErrorKindNames)
+    if (row.kind == kind) return row.python_name;
+  return "RuntimeError";
+}
+
 class Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& message)

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "openamct/defaults.h"
 #include "openamct/errors.h"
 #include "openamct/layer_table.h"
 #include "openamct/log.h"
@@ -32,8 +33,8 @@ namespace openamct {
 // inputs. Defaults are the reference's.
 struct QuantConfigOptions {
   std::vector<std::string> skip_layers;  // kept in the config, quant_enable false
-  int64_t batch_num = 1;
-  bool activation_offset = true;
+  int64_t batch_num = defaults::kBatchNum;
+  bool activation_offset = defaults::kActivationOffset;
   // Path of a simple config (quant.cfg, protobuf text). When set, skip_layers,
   // batch_num and activation_offset are ignored, as in the reference.
   std::optional<std::string> config_definition;

@@ -128,8 +128,10 @@ def _check_capture(capture):
                                                               capture))
 
 
-def create_quant_config(config_file, model, input_data, skip_layers=None, batch_num=1,
-                        activation_offset=True, config_defination=None, *, capture='auto'):
+def create_quant_config(config_file, model, input_data, skip_layers=None,
+                        batch_num=_C.DEFAULTS['batch_num'],
+                        activation_offset=_C.DEFAULTS['activation_offset'],
+                        config_defination=None, *, capture='auto'):
     """Find the quantizable layers of ``model`` and write their quantization config.
 
     Runs ``model`` once on ``input_data`` (a Tensor, or a tuple of Tensors for a
@@ -143,8 +145,9 @@ def create_quant_config(config_file, model, input_data, skip_layers=None, batch_
         input_data: a Tensor or a tuple of inputs for ``model.forward``.
         skip_layers: names of layers to keep in the config with
             ``quant_enable: false``.
-        batch_num: number of calibration batches, an int > 0.
-        activation_offset: asymmetric (True) or symmetric activation quantization.
+        batch_num: number of calibration batches, an int > 0 (default {batch_num}).
+        activation_offset: asymmetric (True) or symmetric activation
+            quantization (default {activation_offset}).
         config_defination: path of a simple config (quant.cfg, protobuf text).
             When given, skip_layers, batch_num and activation_offset are ignored
             and must be set in that file.
@@ -182,6 +185,10 @@ def create_quant_config(config_file, model, input_data, skip_layers=None, batch_
                            lambda hooked: run_capture(model, inputs, capture, modules, hooked),
                            skip, batch_num, activation_offset, cfg)
     return None
+
+
+if create_quant_config.__doc__:  # None under python -OO
+    create_quant_config.__doc__ = create_quant_config.__doc__.format(**_C.DEFAULTS)
 
 
 def inspect_layers(model, input_data, *, capture='auto'):

@@ -7,7 +7,6 @@ level. Applications that configure logging themselves can set
 """
 
 import logging
-import os
 
 LOGGER_NAME = 'openamct'
 
@@ -21,10 +20,5 @@ def configure_logging():
             '%(asctime)s - %(levelname)s - [OpenAMCT]: %(message)s'))
         logger.addHandler(handler)
         logger.propagate = False
-    level = os.environ.get('OPENAMCT_LOG_LEVEL', 'INFO').upper()
-    if level not in ('DEBUG', 'INFO', 'WARNING', 'ERROR'):
-        raise ValueError(
-            "OPENAMCT_LOG_LEVEL=%r is not a log level; use DEBUG, INFO, WARNING "
-            "or ERROR" % level)
-    logger.setLevel(level)
+    logger.setLevel(_C.log_level_from_environment())  # ValueError on a bad level
     _C.set_log_sink(logger)

@@ -6,16 +6,19 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 
-#include "config/atomic_file.h"
 #include "openamct/errors.h"
+#include "text/atomic_file.h"
 
 namespace openamct {
 namespace {
@@ -63,10 +66,19 @@ class ScopedUmask {
   mode_t saved_;
 };
 
-// Cancels a pending injected fault if a test fails before using it.
-struct FaultReset {
-  ~FaultReset() { testing_hooks::set_atomic_write_fault_for_testing(-1); }
-};
+// A write(2) on a disk that fills up (ENOSPC) after `budget` bytes.
+WriteCall disk_full_after(std::size_t budget) {
+  auto left = std::make_shared<std::size_t>(budget);
+  return [left](int fd, const char* data, std::size_t size) -> ssize_t {
+    if (*left == 0) {
+      errno = ENOSPC;
+      return -1;
+    }
+    const ssize_t n = ::write(fd, data, std::min(size, *left));
+    if (n > 0) *left -= static_cast<std::size_t>(n);
+    return n;
+  };
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -209,38 +221,48 @@ TEST(WriteFileAtomically, RedundantSlashesAndDotsInPathAreAccepted) {
 
 // ---- failures -------------------------------------------------------------------
 
-TEST(WriteFileAtomically, InjectedFullDiskKeepsExistingFileByteIdentical) {
-  FaultReset reset;
-  TempDir dir;
-  const std::string old_content = "{\n    \"version\":1\n}";
-  write_plain_file(dir / "quant.json", old_content, 0644);
-  testing_hooks::set_atomic_write_fault_for_testing(5);
-  const std::string message = os_error_of([&] {
-    write_file_atomically(dir / "quant.json", std::string(4096, 'x'));
-  });
-  EXPECT_TRUE(starts_with(message, "[Errno 28] No space left on device: '" +
-                                       (dir / "quant.json") + "'"))
-      << message;
-  EXPECT_EQ(read_file(dir / "quant.json"), old_content);
-  EXPECT_EQ(mode_of(dir / "quant.json"), 0644u);
-  EXPECT_EQ(entries(dir.path()), std::set<std::string>{"quant.json"});
+TEST(WriteFileAtomically, FullDiskKeepsExistingFileByteIdentical) {
+  for (std::size_t after : {0, 1, 5, 100}) {
+    TempDir dir;
+    const std::string old_content = "{\n    \"version\":1\n}";
+    write_plain_file(dir / "quant.json", old_content, 0644);
+    const std::string message = os_error_of([&] {
+      write_file_atomically(dir / "quant.json", std::string(4096, 'x'), 0640,
+                            disk_full_after(after));
+    });
+    EXPECT_EQ(message, "[Errno 28] No space left on device: '" + (dir / "quant.json") +
+                           "' (the config file was not written; an existing file is left "
+                           "unchanged)")
+        << "after " << after << " bytes";
+    EXPECT_EQ(read_file(dir / "quant.json"), old_content);
+    EXPECT_EQ(mode_of(dir / "quant.json"), 0644u);
+    EXPECT_EQ(entries(dir.path()), std::set<std::string>{"quant.json"});
+  }
 }
 
-TEST(WriteFileAtomically, InjectedFailureBeforeFirstByteCreatesNoFile) {
-  FaultReset reset;
+TEST(WriteFileAtomically, FailureBeforeFirstByteCreatesNoFile) {
   TempDir dir;
-  testing_hooks::set_atomic_write_fault_for_testing(0);
-  os_error_of([&] { write_file_atomically(dir / "quant.json", "{}"); });
+  os_error_of([&] {
+    write_file_atomically(dir / "quant.json", "{}", 0640, disk_full_after(0));
+  });
   EXPECT_TRUE(entries(dir.path()).empty());
 }
 
-TEST(WriteFileAtomically, InjectedFaultIsUsedUpByOneCall) {
-  FaultReset reset;
+TEST(WriteFileAtomically, InterruptedAndShortWritesAreResumed) {
   TempDir dir;
-  testing_hooks::set_atomic_write_fault_for_testing(1);
-  os_error_of([&] { write_file_atomically(dir / "a.json", "{}"); });
-  write_file_atomically(dir / "a.json", "{}");
-  EXPECT_EQ(read_file(dir / "a.json"), "{}");
+  int calls = 0;
+  // EINTR on every other call, and never more than 3 bytes at a time.
+  WriteCall flaky = [&calls](int fd, const char* data, std::size_t size) -> ssize_t {
+    if (calls++ % 2 == 0) {
+      errno = EINTR;
+      return -1;
+    }
+    return ::write(fd, data, std::min<std::size_t>(size, 3));
+  };
+  const std::string content = "{\n    \"version\":1\n}";
+  write_file_atomically(dir / "quant.json", content, 0640, flaky);
+  EXPECT_EQ(read_file(dir / "quant.json"), content);
+  EXPECT_GT(calls, 10);
 }
 
 TEST(WriteFileAtomically, TargetThatIsADirectoryRaisesAndIsUntouched) {

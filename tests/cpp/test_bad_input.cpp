@@ -20,7 +20,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,7 +32,6 @@
 #include <string>
 #include <vector>
 
-#include "config/atomic_file.h"
 #include "openamct/errors.h"
 #include "openamct/log.h"
 #include "openamct/openamct.h"
@@ -269,10 +267,7 @@ class BadInput : public ::testing::Test {
   void SetUp() override {
     set_log_sink([](LogLevel, const std::string&) {});
   }
-  void TearDown() override {
-    set_log_sink(nullptr);
-    testing_hooks::set_atomic_write_fault_for_testing(-1);
-  }
+  void TearDown() override { set_log_sink(nullptr); }
   Sandbox box;
 };
 
@@ -332,18 +327,7 @@ TEST_F(BadInput, FullFileSystemKeepsTheExistingConfig) {
       << o.message;
 }
 
-TEST_F(BadInput, InjectedFullDiskKeepsTheExistingConfig) {
-  for (int after : {0, 1, 100}) {
-    testing_hooks::set_atomic_write_fault_for_testing(after);
-    const Outcome o = outcome_of([&] { create(box / "q.json"); });
-    EXPECT_TRUE(o.threw);
-    EXPECT_EQ(o.kind, ErrorKind::kOS);
-    EXPECT_EQ(o.message, "[Errno 28] No space left on device: '" + (box / "q.json") +
-                             "' (the config file was not written; an existing file is left "
-                             "unchanged)");
-    expect_untouched(box / "");
-  }
-}
+// (A disk that fills up part way through the write: test_atomic_file.cpp.)
 
 TEST_F(BadInput, ConfigFileThatIsASymlinkToADirectoryIsAValueError) {
   ASSERT_EQ(::mkdir((box / "d").c_str(), 0755), 0);
@@ -487,9 +471,9 @@ TEST_F(BadInput, DeeplyNestedBracesAreAConfigParseError) {
   }
 }
 
-// `layers` Linear layers, each with its own override; returns the seconds
-// create_quant_config took and leaves the config in q.json.
-double seconds_for_overrides(const Sandbox& box, int layers) {
+// `layers` Linear layers, each with its own override; leaves the config in
+// q.json.
+void create_with_overrides(const Sandbox& box, int layers) {
   LayerTable table;
   table.modules.push_back({"", "Net"});
   std::string cfg;
@@ -503,9 +487,7 @@ double seconds_for_overrides(const Sandbox& box, int layers) {
   QuantConfigOptions options;
   options.config_definition = box / "quant.cfg";
   TableSource source(table);
-  const auto start = std::chrono::steady_clock::now();
   create_quant_config(box / "q.json", source, options);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 size_t occurrences(const std::string& text, const std::string& what) {
@@ -514,13 +496,11 @@ size_t occurrences(const std::string& text, const std::string& what) {
   return n;
 }
 
-// 100,000 layers, each with its own override, take about ten times as long
-// as 10,000 (about 1 s in a release build): no step is quadratic, as the
-// layer-name validation and the JSON key insertion were (many minutes).
+// 100,000 layers, each with its own override, all written. (That no step is
+// quadratic, as the layer-name validation and the JSON key insertion were,
+// is measured in bench/overrides.py.)
 TEST_F(BadInput, HundredThousandOverridesOfHundredThousandLayers) {
-  const double small = seconds_for_overrides(box, 10000);
-  const double large = seconds_for_overrides(box, 100000);
-  EXPECT_LT(large, 30 * small + 1.0) << "10,000 layers: " << small << " s, 100,000: " << large;
+  create_with_overrides(box, 100000);
   const std::string text = read_file(box / "q.json");
   EXPECT_EQ(occurrences(text, "\"quant_enable\":true"), 100000u);
   EXPECT_EQ(occurrences(text, "\"search_step\":0.02,"), 100000u);

@@ -97,6 +97,16 @@ TEST(Cli, CreateQuantConfigHelpListsEveryOptionAndTheDefaults) {
     EXPECT_NE(r.out.find(option), std::string::npos) << option;
 }
 
+TEST(Cli, BadLogLevelIsAValueErrorNamingTheLevels) {
+  ::setenv("OPENAMCT_LOG_LEVEL", "loud", 1);
+  const CliResult r = CliRun()({"layers", "--model", "m.pt", "--input-shape", "1,3,8,8"});
+  ::unsetenv("OPENAMCT_LOG_LEVEL");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err,
+            "error: ValueError: OPENAMCT_LOG_LEVEL='LOUD' is not a log level; use DEBUG, INFO, "
+            "WARNING or ERROR\n");
+}
+
 TEST(Cli, LayersHelp) {
   CliResult r = CliRun()({"layers", "-h"});
   EXPECT_EQ(r.status, 0);

@@ -223,12 +223,17 @@ TEST(ConfigValidation, SearchStepFitsRangeHelper) {
   EXPECT_TRUE(search_step_fits_range(1e20, 1e-20, 1e20));
 }
 
+// The typed config cannot hold another algorithm; a reader meets the name.
 TEST(ConfigValidation, ActAlgoMustBeIfmrOrHfmg) {
-  QuantConfig c = valid_config();
-  LayerQuantConfig& l = c.layers[0];
-  l.activation = ActivationQuantParams{};
-  l.activation.act_algo = "kl";
-  EXPECT_EQ(Model().config_error(c), "act_algo must be ifmr or hfmg in layer conv");
+  EXPECT_EQ(read_act_algo("ifmr", "conv"), ActAlgo::kIfmr);
+  EXPECT_EQ(read_act_algo("hfmg", "conv"), ActAlgo::kHfmg);
+  try {
+    read_act_algo("kl", "conv");
+    ADD_FAILURE() << "act_algo 'kl' was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kValue);
+    EXPECT_STREQ(e.what(), "act_algo must be ifmr or hfmg in layer conv");
+  }
 }
 
 TEST(ConfigValidation, NumOfBinsMustBeAKnownSize) {
@@ -266,7 +271,7 @@ TEST(ConfigValidation, WarmStartBetweenZeroAndOne) {
 TEST(ConfigValidation, NumIterationNotNegative) {
   QuantConfig c = valid_config();
   WeightQuantParams& w = *c.layers[0].weight;
-  w.wts_algo = "ada_quantize";
+  w.wts_algo = WtsAlgo::kAda;
   w.num_iteration = -1;
   EXPECT_EQ(Model().config_error(c), "num_iteration must be larger or equal to 0 in layer conv");
 }
@@ -288,9 +293,15 @@ TEST(ConfigValidation, ChannelWiseOnlyForChannelWiseTypes) {
 }
 
 TEST(ConfigValidation, WtsAlgoMustBeArqOrAda) {
-  QuantConfig c = valid_config();
-  c.layers[0].weight->wts_algo = "nuq";
-  EXPECT_EQ(Model().config_error(c), "wts_algo must be arq_quantize or ada_quantize in layer conv");
+  EXPECT_EQ(read_wts_algo("arq_quantize", "conv"), WtsAlgo::kArq);
+  EXPECT_EQ(read_wts_algo("ada_quantize", "conv"), WtsAlgo::kAda);
+  try {
+    read_wts_algo("nuq", "conv");
+    ADD_FAILURE() << "wts_algo 'nuq' was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kValue);
+    EXPECT_STREQ(e.what(), "wts_algo must be arq_quantize or ada_quantize in layer conv");
+  }
 }
 
 }  // namespace

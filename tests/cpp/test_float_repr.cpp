@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "config/float_repr.h"
+#include "text/float_repr.h"
 
 namespace openamct {
 namespace {

@@ -267,5 +267,32 @@ TEST(LayerCapabilities, TableHoldsTheNineTypesInReferenceOrder) {
   EXPECT_EQ(fusable_type_names(), (std::vector<std::string>{"Conv2d", "Conv3d", "Conv1d"}));
 }
 
+// Cout is the first axis of a convolution's, a Linear's and an RNN's weight,
+// the second of a transposed convolution's; Cin the other one.
+TEST(LayerCapabilities, KindsAndChannelAxesOfEachType) {
+  struct Expected {
+    const char* type;
+    LayerKind kind;
+    int out_axis;
+    int in_axis;
+  };
+  for (const Expected& e : {Expected{"Conv1d", LayerKind::kConv, 0, 1},
+                            Expected{"Conv2d", LayerKind::kConv, 0, 1},
+                            Expected{"Conv3d", LayerKind::kConv, 0, 1},
+                            Expected{"ConvTranspose1d", LayerKind::kDeconv, 1, 0},
+                            Expected{"ConvTranspose2d", LayerKind::kDeconv, 1, 0},
+                            Expected{"Linear", LayerKind::kLinear, 0, 1},
+                            Expected{"AvgPool2d", LayerKind::kPool, -1, -1},
+                            Expected{"GRU", LayerKind::kRnn, 0, 1},
+                            Expected{"LSTM", LayerKind::kRnn, 0, 1}}) {
+    const LayerCapability* cap = find_capability(e.type);
+    ASSERT_NE(cap, nullptr) << e.type;
+    EXPECT_EQ(cap->kind, e.kind) << e.type;
+    EXPECT_EQ(cap->out_channel_axis, e.out_axis) << e.type;
+    EXPECT_EQ(cap->in_channel_axis, e.in_axis) << e.type;
+    EXPECT_EQ(cap->is_convolution(), cap->checks_padding_mode) << e.type;
+  }
+}
+
 }  // namespace
 }  // namespace openamct

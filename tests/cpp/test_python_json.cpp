@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "config/python_json.h"
 #include "openamct/errors.h"
+#include "text/python_json.h"
 
 namespace openamct {
 namespace {

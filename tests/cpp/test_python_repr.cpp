@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "common/python_repr.h"
+#include "text/python_repr.h"
 
 namespace openamct {
 namespace {

@@ -105,7 +105,7 @@ TEST(SimpleConfigExpand, EmptyCfgGivesTheDefaults) {
   const LayerQuantConfig& conv = find_layer(c, "conv");
   EXPECT_TRUE(conv.quant_enable);
   EXPECT_FALSE(conv.dmq_balancer_param);
-  EXPECT_EQ(conv.activation.act_algo, "ifmr");
+  EXPECT_EQ(conv.activation.act_algo, ActAlgo::kIfmr);
   EXPECT_EQ(conv.activation.asymmetric, true);
   EXPECT_EQ(conv.weight->channel_wise, true);
   EXPECT_EQ(find_layer(c, "fc").weight->channel_wise, false);
@@ -175,7 +175,7 @@ TEST(SimpleConfigLayerOverride, Conv3dAsymmetricFalseIsAccepted) {
   EXPECT_EQ(find_layer(Net().expand(layer_override("conv3d", "hfmg_quantize { asymmetric: false }")),
                        "conv3d")
                 .activation.act_algo,
-            "hfmg");
+            ActAlgo::kHfmg);
 }
 
 TEST(SimpleConfigLayerOverride, ChannelWiseTrueOnLinear) {
@@ -509,7 +509,7 @@ TEST(SimpleConfigDowngrade, QuantBits4BecomesInt8ForGroupedConvAndOddCin) {
 TEST(SimpleConfigDowngrade, CommonAdaDropsWeightParamsOfLayersWithoutAda) {
   QuantConfig c = Net().expand("common_config { ada_quantize { channel_wise: false } }");
   for (const char* name : {"conv", "gconv", "fc", "fc_nobias"})
-    EXPECT_EQ(find_layer(c, name).weight->wts_algo, "ada_quantize") << name;
+    EXPECT_EQ(find_layer(c, name).weight->wts_algo, WtsAlgo::kAda) << name;
   for (const char* name : {"conv3d", "pool", "lstm", "conv1d"})
     EXPECT_FALSE(find_layer(c, name).weight) << name;
 }

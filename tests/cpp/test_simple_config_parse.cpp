@@ -169,11 +169,11 @@ TEST(SimpleConfigParse, SecondOneofMemberReplacesTheFirst) {
       "  ada_quantize { num_iteration: 7 }\n"
       "}\n");
   const LayerQuantConfig& conv = find_layer(c, "conv");
-  EXPECT_EQ(conv.activation.act_algo, "hfmg");
+  EXPECT_EQ(conv.activation.act_algo, ActAlgo::kHfmg);
   EXPECT_EQ(conv.activation.num_of_bins, 2048);
   EXPECT_FALSE(conv.activation.search_step);
   ASSERT_TRUE(conv.weight);
-  EXPECT_EQ(conv.weight->wts_algo, "ada_quantize");
+  EXPECT_EQ(conv.weight->wts_algo, WtsAlgo::kAda);
   EXPECT_EQ(conv.weight->num_bits, 8);
   EXPECT_EQ(conv.weight->num_iteration, 7);
 }

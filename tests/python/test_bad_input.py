@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 
 import pytest
 import torch
@@ -389,15 +388,14 @@ def test_cfg_with_an_infinite_search_range_end_is_written_as_the_reference_write
     assert config['conv']['activation_quant_params']['search_range'] == [0.7, math.inf]
 
 
-def test_100000_overrides_of_unknown_layers_fail_fast_naming_the_first(existing):
+# How fast this fails is measured in bench/overrides.py.
+def test_100000_overrides_of_unknown_layers_fail_naming_the_first(existing):
     pathlib.Path('quant.cfg').write_text(''.join(
         'override_layer_configs { layer_name: "l%d" calibration_config { } }\n' % i
         for i in range(100000)))
-    start = time.monotonic()
     with pytest.raises(ValueError) as info:
         amct.create_quant_config('q.json', Net().eval(), x(), config_defination='quant.cfg')
     assert str(info.value) == 'Layer l0 does not exist in the graph.'
-    assert time.monotonic() - start < 30
     assert_untouched(existing, extra=['quant.cfg'])
 
 

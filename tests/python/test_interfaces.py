@@ -207,3 +207,27 @@ def test_cli_layers_lists_the_verdicts_of_inspect_layers(kind, tmp_path):
     rows = [line.split()[:3] for line in result.stdout.splitlines()[1:]]
     reports = openamct.inspect_layers(build(name), inputs_of(name))
     assert rows == [[r['name'], r['type'], r['verdict']] for r in reports]
+
+
+# ---- one source for defaults and for the log level ------------------------------------
+
+def test_python_defaults_are_the_cores():
+    import inspect
+    parameters = inspect.signature(openamct.create_quant_config).parameters
+    assert _C.DEFAULTS == {'batch_num': 1, 'activation_offset': True}
+    for name, value in _C.DEFAULTS.items():
+        assert parameters[name].default is value or parameters[name].default == value
+    doc = openamct.create_quant_config.__doc__
+    assert '(default 1)' in doc and '(default True)' in doc
+
+
+@pytest.mark.parametrize('value', ['loud', ''])
+def test_bad_log_level_fails_the_import_naming_the_levels(value):
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(openamct.__file__)),
+               OPENAMCT_LOG_LEVEL=value)
+    result = subprocess.run([sys.executable, '-c', 'import openamct'], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.rstrip().endswith(
+        'ValueError: OPENAMCT_LOG_LEVEL=%r is not a log level; use DEBUG, INFO, WARNING or '
+        'ERROR' % value.upper()), result.stderr

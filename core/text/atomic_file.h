@@ -4,23 +4,24 @@
 // existing target byte-identical.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
+#include <functional>
 #include <string>
 
 namespace openamct {
+
+// write(2) as the atomic write calls it: the number of bytes written, or -1
+// with errno set. The seam through which a test makes the disk fill up;
+// an empty function is ::write.
+using WriteCall = std::function<ssize_t(int fd, const char* data, std::size_t size)>;
 
 // Creates missing parent directories (leaf mode 0750 before umask, like the
 // reference's os.makedirs(dirname, 0o750)), then writes `content` atomically
 // with file mode `mode`. Throws openamct::Error(kOS) naming the path and the
 // system error on failure.
 void write_file_atomically(const std::string& path, const std::string& content,
-                           unsigned mode = 0640);
-
-// FOR TESTS ONLY. Makes the next write_file_atomically call behave as if the
-// disk filled up (ENOSPC) after `fail_after_bytes` bytes of content were
-// written to the temporary file; the fault is used up by that call. A
-// negative value cancels a pending fault. Production code never calls this.
-namespace testing_hooks {
-void set_atomic_write_fault_for_testing(int fail_after_bytes);
-}  // namespace testing_hooks
+                           unsigned mode = 0640, const WriteCall& write_call = {});
 
 }  // namespace openamct

@@ -1,7 +1,7 @@
 // Atomic replacement of a file: mkstemp in the target's directory, write,
 // fchmod, fsync, close, rename. Errors are reported like Python's OSError
 // ("[Errno 13] Permission denied: '/x/y.json'") followed by a hint.
-#include "config/atomic_file.h"
+#include "text/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -18,15 +17,11 @@
 #include <utility>
 #include <vector>
 
-#include "common/python_repr.h"
 #include "openamct/errors.h"
+#include "text/os_error.h"
 
 namespace openamct {
 namespace {
-
-// Bytes of content the next write may put on disk before failing with
-// ENOSPC; negative when no fault is pending. Set only by the test hook.
-std::atomic<int> g_fault_after_bytes{-1};
 
 constexpr char kNotWrittenHint[] =
     "the config file was not written; an existing file is left unchanged";
@@ -34,8 +29,7 @@ constexpr char kNotWrittenHint[] =
 // Python's OSError text, "[Errno N] <strerror>: '<path>'", plus a hint.
 [[noreturn]] void throw_os_error(int err, const std::string& path,
                                  const std::string& hint) {
-  std::string message = "[Errno " + std::to_string(err) + "] " +
-                        std::strerror(err) + ": " + python_str_repr(path);
+  std::string message = python_os_error_text(err, path);
   if (!hint.empty()) message += " (" + hint + ")";
   throw Error(ErrorKind::kOS, message);
 }
@@ -119,24 +113,19 @@ class TempFile {
   bool committed_ = false;
 };
 
-// write(2) until every byte is out, retrying on EINTR and short writes.
-// Returns 0 or an errno value. A non-negative `budget` (test hook only) is
-// the number of bytes the simulated disk takes before ENOSPC.
-int write_all(int fd, const std::string& content, int budget) {
+// write(2) (or the caller's seam) until every byte is out, retrying on EINTR
+// and short writes. Returns 0 or an errno value.
+int write_all(int fd, const std::string& content, const WriteCall& write_call) {
   std::size_t done = 0;
   while (done < content.size()) {
-    std::size_t chunk = content.size() - done;
-    if (budget >= 0) {
-      if (budget == 0) return ENOSPC;
-      chunk = std::min(chunk, static_cast<std::size_t>(budget));
-    }
-    const ssize_t n = ::write(fd, content.data() + done, chunk);
+    const std::size_t chunk = content.size() - done;
+    const ssize_t n = write_call ? write_call(fd, content.data() + done, chunk)
+                                 : ::write(fd, content.data() + done, chunk);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
     }
     done += static_cast<std::size_t>(n);
-    if (budget >= 0) budget -= static_cast<int>(n);
   }
   return 0;
 }
@@ -150,15 +139,8 @@ int fsync_retrying(int fd) {
 
 }  // namespace
 
-namespace testing_hooks {
-void set_atomic_write_fault_for_testing(int fail_after_bytes) {
-  g_fault_after_bytes.store(fail_after_bytes < 0 ? -1 : fail_after_bytes);
-}
-}  // namespace testing_hooks
-
 void write_file_atomically(const std::string& path, const std::string& content,
-                           unsigned mode) {
-  const int fault_budget = g_fault_after_bytes.exchange(-1);
+                           unsigned mode, const WriteCall& write_call) {
   const auto [dir, base] = split_path(path);
   if (base.empty()) {
     // "" or "dir/": like open(path, 'w'), which cannot create such a file.
@@ -184,7 +166,7 @@ void write_file_atomically(const std::string& path, const std::string& content,
                    "directory's permissions");
   }
 
-  int err = write_all(temp.fd(), content, fault_budget);
+  int err = write_all(temp.fd(), content, write_call);
   // The mode before the fsync, so that the sync makes it durable too.
   if (err == 0 && ::fchmod(temp.fd(), static_cast<mode_t>(mode & 07777)) != 0) {
     err = errno;

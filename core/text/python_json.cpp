@@ -8,7 +8,7 @@
 //           1.3            "{}" and "[]"; no newline after the last bracket.
 //       ]
 //   }
-#include "config/python_json.h"
+#include "text/python_json.h"
 
 #include <algorithm>
 #include <charconv>
@@ -17,9 +17,9 @@
 #include <iterator>
 #include <string>
 
-#include "common/python_repr.h"
-#include "config/float_repr.h"
 #include "openamct/errors.h"
+#include "text/float_repr.h"
+#include "text/python_repr.h"
 
 namespace openamct {
 namespace {

@@ -10,7 +10,7 @@
 //   * positional values always show a fractional part (".0" if none);
 //   * scientific values show "e", a sign and at least two exponent digits,
 //     and no ".0" when there is a single digit ("1e+16", "5e-324").
-#include "config/float_repr.h"
+#include "text/float_repr.h"
 
 #include <charconv>
 #include <cmath>

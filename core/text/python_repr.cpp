@@ -9,7 +9,7 @@
 // The input is UTF-8. A byte that does not start a valid UTF-8 sequence is
 // written as \xNN: these texts go into error messages, which must not fail
 // themselves.
-#include "common/python_repr.h"
+#include "text/python_repr.h"
 
 #include <cstdint>
 #include <string>
