@@ -3,6 +3,9 @@
 // capacity_config.csv (QUANTIZABLE_TYPES, INT16_QUANTIZABLE_TYPES,
 // CHANNEL_WISE_TYPES, FUSE_TYPES, ADA_ROUND_TYPES), check.py (symmetric-only
 // Conv3d, winograd Conv2d, DMQ lists, INT4 packing axes) and deviation D4.
+// LSTM and GRU check no input rank: the reference maps an RNN's name straight
+// to its RNN node, before it looks for the Unsqueeze that marks a reduced
+// input, so an unbatched (2-D) call keeps the layer.
 #include "rules/capability_table.h"
 
 namespace openamct {
@@ -18,8 +21,8 @@ const std::vector<LayerCapability> kTable = {
   {"AvgPool2d",       false, false, 0,   false, false,  false, false, false, false, false, false, false, false, false, -1, false},
   {"Conv1d",          true,  false, 3,   true,  false,  true,  false, true,  false, true,  true,  false, false, true,   1, true},
   {"ConvTranspose1d", true,  false, 3,   true,  false,  true,  false, true,  false, true,  true,  false, false, false,  0, true},
-  {"GRU",             false, false, 3,   false, true,   true,  false, true,  false, true,  false, false, false, false,  1, false},
-  {"LSTM",            false, false, 3,   false, true,   true,  false, true,  false, true,  false, false, false, false,  1, false},
+  {"GRU",             false, false, 0,   false, true,   true,  false, true,  false, true,  false, false, false, false,  1, false},
+  {"LSTM",            false, false, 0,   false, true,   true,  false, true,  false, true,  false, false, false, false,  1, false},
 };
 // clang-format on
 
