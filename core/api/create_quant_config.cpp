@@ -12,6 +12,7 @@
 #include "config/default_config.h"
 #include "openamct/openamct.h"
 #include "rules/layer_verdict.h"
+#include "rules/root_module.h"
 #include "simple_config/simple_config.h"
 
 namespace openamct {
@@ -47,6 +48,10 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
   }
   const std::vector<ModuleEntry> modules = source.modules();
   check_no_amct_operations(modules);
+  // A model that is itself a layer: by its class alone here, before it runs
+  // (as the reference fails before its export); by its settings after.
+  if (!modules.empty() && modules.front().name.empty())
+    check_root_is_not_a_layer({modules.front().name, modules.front().type_name}, false);
   if (!simple)
     check_skip_layers(modules, options.skip_layers);
   else if (!options.skip_layers.empty())
@@ -56,6 +61,8 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
 
   // 2. Capture the graph and analyse its layers.
   const LayerTable table = source.capture();
+  if (!table.modules.empty() && table.modules.front().name.empty())
+    check_root_is_not_a_layer(table.modules.front(), true);
   const std::vector<LayerDecision> decisions = analyse_layers(table);
 
   // 3. Apply the user's rules.
