@@ -44,7 +44,7 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
     check_config_definition(*options.config_definition);
     simple = SimpleConfig::read(*options.config_definition);
   } else {
-    check_batch_num(options.batch_num);
+    check_batch_num(options.batch_num, options.batch_num_digits);
   }
   const std::vector<ModuleEntry> modules = source.modules();
   check_no_amct_operations(modules);
@@ -66,10 +66,10 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
   const std::vector<LayerDecision> decisions = analyse_layers(table);
 
   // 3. Apply the user's rules.
-  const QuantConfig config =
-      simple ? simple->expand(modules, decisions)
-             : build_default_config(decisions, options.skip_layers, options.batch_num,
-                                    options.activation_offset);
+  QuantConfig config = simple ? simple->expand(modules, decisions)
+                              : build_default_config(decisions, options.skip_layers,
+                                                     options.batch_num, options.activation_offset);
+  if (!simple) config.batch_num_digits = options.batch_num_digits;
   report(decisions, config);
 
   // 4. Write the file; an existing one is replaced only now.

@@ -46,6 +46,8 @@ struct LayerQuantConfig {
 struct QuantConfig {
   int64_t version = 1;
   int64_t batch_num = 1;
+  std::string batch_num_digits;  // written instead of batch_num when set (a
+                                 // number beyond int64, as its digits)
   bool activation_offset = true;
   bool do_fusion = true;
   // Only "FORCE_FP16_QUANT" is ever written; "DEFAULT" is dropped.
