@@ -212,7 +212,7 @@ class Methods:
         quantizable = frozenset(amct._C.quantizable_types())
         memo = {}
         shadow = _capture.meta_shadow(self.model, memo)
-        self._shadow = (shadow, [(name, memo[id(mod)]) for name, mod in self.model.named_modules()
+        self._shadow = (shadow, [memo[id(mod)] for name, mod in self.model.named_modules()
                                  if type(mod).__name__ in quantizable])
 
     def hooked_meta_forward(self):
@@ -221,8 +221,9 @@ class Methods:
         shadow is born in eval mode): the floor."""
         shadow, hooked = self._shadow
         with _capture._gc_paused():
-            _capture._run_hooked(shadow, _capture._to_meta((self.x,)), hooked, (),
-                                 set_eval=False, grad_off=torch.inference_mode)
+            _capture._run_watched(shadow, _capture._to_meta((self.x,)), {}, hooked, (),
+                                  set_eval=False, grad_off=torch.inference_mode,
+                                  fast_paths_off=False)
 
     def cleanup(self):
         if self.config_tmpfs and os.path.exists(self.config_tmpfs):

@@ -44,11 +44,12 @@ py::dict record_to_dict(const openamct::ModuleRecord& r) {
 }
 
 openamct::QuantConfigOptions make_options(std::vector<std::string> skip_layers, int64_t batch_num,
-                                          bool activation_offset,
+                                          std::string batch_num_digits, bool activation_offset,
                                           std::optional<std::string> config_definition) {
   openamct::QuantConfigOptions o;
   o.skip_layers = std::move(skip_layers);
   o.batch_num = batch_num;
+  o.batch_num_digits = std::move(batch_num_digits);
   o.activation_offset = activation_offset;
   o.config_definition = std::move(config_definition);
   return o;
@@ -150,13 +151,13 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("create_quant_config",
         [](const std::string& config_file, py::list modules, py::function run_forward,
-           std::vector<std::string> skip_layers, int64_t batch_num, bool activation_offset,
-           std::optional<std::string> config_definition) {
+           std::vector<std::string> skip_layers, int64_t batch_num, std::string batch_num_digits,
+           bool activation_offset, std::optional<std::string> config_definition) {
           openamct_py::EagerSource source(std::move(modules), std::move(run_forward));
           openamct::create_quant_config(
               config_file, source,
-              make_options(std::move(skip_layers), batch_num, activation_offset,
-                           std::move(config_definition)));
+              make_options(std::move(skip_layers), batch_num, std::move(batch_num_digits),
+                           activation_offset, std::move(config_definition)));
         });
 
   m.def("inspect_layers", [](py::list modules, py::function run_forward) {
@@ -174,12 +175,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("create_quant_config_torchscript",
         [](const std::string& config_file, torch::jit::Module module,
            const std::vector<at::Tensor>& inputs, std::vector<std::string> skip_layers,
-           int64_t batch_num, bool activation_offset,
+           int64_t batch_num, std::string batch_num_digits, bool activation_offset,
            std::optional<std::string> config_definition) {
           openamct::create_quant_config(
               config_file, module, to_ivalues(inputs),
-              make_options(std::move(skip_layers), batch_num, activation_offset,
-                           std::move(config_definition)));
+              make_options(std::move(skip_layers), batch_num, std::move(batch_num_digits),
+                           activation_offset, std::move(config_definition)));
         });
 
   m.def("inspect_layers_torchscript",

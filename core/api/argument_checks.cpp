@@ -55,10 +55,11 @@ void check_config_definition(const std::string& config_definition) {
                       " is invalid: it contains a NUL character, which no file name can hold.");
 }
 
-void check_batch_num(int64_t batch_num) {
+void check_batch_num(int64_t batch_num, const std::string& digits) {
   if (batch_num <= 0)
     throw_value_error("The batch_num must be greater than zero. Got " +
-                      std::to_string(batch_num) + "; pass a positive number of batches.");
+                      (digits.empty() ? std::to_string(batch_num) : digits) +
+                      "; pass a positive number of batches.");
 }
 
 // Module classes of the reference's own quantization wrappers; a model that

@@ -19,7 +19,8 @@ std::string check_config_file(const std::string& config_file);
 // file itself is read and checked by SimpleConfig::read).
 void check_config_definition(const std::string& config_definition);
 
-void check_batch_num(int64_t batch_num);
+// digits: QuantConfigOptions::batch_num_digits (a number beyond int64).
+void check_batch_num(int64_t batch_num, const std::string& digits = "");
 
 // A model that contains the reference's own quantization modules has been
 // quantized already.

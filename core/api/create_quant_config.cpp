@@ -11,6 +11,7 @@
 #include "config/default_config.h"
 #include "openamct/openamct.h"
 #include "rules/layer_verdict.h"
+#include "rules/root_module.h"
 #include "simple_config/simple_config.h"
 #include "text/atomic_file.h"
 
@@ -43,10 +44,14 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
     check_config_definition(*options.config_definition);
     simple = SimpleConfig::read(*options.config_definition);
   } else {
-    check_batch_num(options.batch_num);
+    check_batch_num(options.batch_num, options.batch_num_digits);
   }
   const std::vector<ModuleEntry> modules = source.modules();
   check_no_amct_operations(modules);
+  // A model that is itself a layer: by its class alone here, before it runs
+  // (as the reference fails before its export); by its settings after.
+  if (!modules.empty() && modules.front().name.empty())
+    check_root_is_not_a_layer({modules.front().name, modules.front().type_name}, false);
   if (!simple)
     check_skip_layers(modules, options.skip_layers);
   else if (!options.skip_layers.empty())
@@ -56,13 +61,15 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
 
   // 2. Capture the graph and analyse its layers.
   const LayerTable table = source.capture();
+  if (!table.modules.empty() && table.modules.front().name.empty())
+    check_root_is_not_a_layer(table.modules.front(), true);
   const std::vector<LayerDecision> decisions = analyse_layers(table);
 
   // 3. Apply the user's rules.
-  const QuantConfig config =
-      simple ? simple->expand(modules, decisions)
-             : build_default_config(decisions, options.skip_layers, options.batch_num,
-                                    options.activation_offset);
+  QuantConfig config = simple ? simple->expand(modules, decisions)
+                              : build_default_config(decisions, options.skip_layers,
+                                                     options.batch_num, options.activation_offset);
+  if (!simple) config.batch_num_digits = options.batch_num_digits;
   report(decisions, config);
 
   // 4. Write the file; an existing one is replaced only now.

@@ -143,7 +143,17 @@ nlohmann::ordered_json to_ordered_json(const QuantConfig& config) {
 }
 
 std::string to_config_text(const QuantConfig& config) {
-  return python_json_dumps(to_ordered_json(config));
+  if (config.batch_num_digits.empty()) return python_json_dumps(to_ordered_json(config));
+  // JSON values here are int64 at most: write 0 and put the digits in its
+  // place, which is fixed (the second root key; no layer is named batch_num).
+  QuantConfig zero = config;
+  zero.batch_num = 0;
+  std::string text = python_json_dumps(to_ordered_json(zero));
+  const std::string key = "\"batch_num\":0,";
+  const size_t at = text.find(key);
+  OPENAMCT_INTERNAL_ASSERT(at != std::string::npos, "no batch_num in the config text");
+  text.replace(at + key.size() - 2, 1, config.batch_num_digits);
+  return text;
 }
 
 }  // namespace openamct

@@ -59,6 +59,8 @@ struct LayerQuantConfig {
 struct QuantConfig {
   int64_t version = defaults::kVersion;
   int64_t batch_num = defaults::kBatchNum;
+  std::string batch_num_digits;  // written instead of batch_num when set (a
+                                 // number beyond int64, as its digits)
   bool activation_offset = defaults::kActivationOffset;
   bool do_fusion = defaults::kDoFusion;
   // Only "FORCE_FP16_QUANT" is ever written; "DEFAULT" is dropped.

@@ -3,6 +3,9 @@
 // capacity_config.csv (QUANTIZABLE_TYPES, INT16_QUANTIZABLE_TYPES,
 // CHANNEL_WISE_TYPES, FUSE_TYPES, ADA_ROUND_TYPES), check.py (symmetric-only
 // Conv3d, winograd Conv2d, DMQ lists, INT4 packing axes) and deviation D4.
+// LSTM and GRU check no input rank: the reference maps an RNN's name straight
+// to its RNN node, before it looks for the Unsqueeze that marks a reduced
+// input, so an unbatched (2-D) call keeps the layer.
 #include "rules/capability_table.h"
 
 namespace openamct {
@@ -29,9 +32,9 @@ const std::vector<LayerCapability> kTable = {
   {"ConvTranspose1d", LayerKind::kDeconv, BatchedInputRank{3}, OutChannelAxis{1}, InChannelAxis{0},
    kChecksPaddingMode | kChecksSharedWeight | kChannelWise | kInt16 | kDmqLayer | kDmqType |
    kInt4GroupsMatter},
-  {"GRU", LayerKind::kRnn, BatchedInputRank{3}, OutChannelAxis{0}, InChannelAxis{1},
+  {"GRU", LayerKind::kRnn, BatchedInputRank{0}, OutChannelAxis{0}, InChannelAxis{1},
    kRnnConstraints | kChannelWise | kInt16 | kDmqLayer},
-  {"LSTM", LayerKind::kRnn, BatchedInputRank{3}, OutChannelAxis{0}, InChannelAxis{1},
+  {"LSTM", LayerKind::kRnn, BatchedInputRank{0}, OutChannelAxis{0}, InChannelAxis{1},
    kRnnConstraints | kChannelWise | kInt16 | kDmqLayer},
 };
 // clang-format on

@@ -5,9 +5,7 @@
 namespace openamct {
 namespace {
 
-int64_t num_bits_of(AMCTPytorchProto::CalibrationDataType type) {
-  return type == AMCTPytorchProto::INT16 ? 16 : 8;
-}
+int64_t num_bits_of(bool int16) { return int16 ? 16 : 8; }
 
 double py(float value) { return float32_to_python_float(value); }
 
@@ -18,7 +16,7 @@ CalibrationBlock to_calibration_block(const AMCTPytorchProto::CalibrationConfig&
   ActivationQuantParams& a = block.activation;
   if (config.has_ifmr_quantize()) {
     const auto& ifmr = config.ifmr_quantize();
-    a.num_bits = num_bits_of(ifmr.dst_type());
+    a.num_bits = num_bits_of(ifmr.dst_type() == AMCTPytorchProto::FMRQuantize::INT16);
     a.act_algo = ActAlgo::kIfmr;
     a.max_percentile = py(ifmr.max_percentile());
     a.min_percentile = py(ifmr.min_percentile());
@@ -27,7 +25,7 @@ CalibrationBlock to_calibration_block(const AMCTPytorchProto::CalibrationConfig&
     if (ifmr.has_asymmetric()) a.asymmetric = ifmr.asymmetric();
   } else if (config.has_hfmg_quantize()) {
     const auto& hfmg = config.hfmg_quantize();
-    a.num_bits = num_bits_of(hfmg.dst_type());
+    a.num_bits = num_bits_of(hfmg.dst_type() == AMCTPytorchProto::HFMGQuantize::INT16);
     a.act_algo = ActAlgo::kHfmg;
     a.num_of_bins = hfmg.num_of_bins();
     if (hfmg.has_asymmetric()) a.asymmetric = hfmg.asymmetric();

@@ -34,6 +34,10 @@ namespace openamct {
 struct QuantConfigOptions {
   std::vector<std::string> skip_layers;  // kept in the config, quant_enable false
   int64_t batch_num = defaults::kBatchNum;
+  // A batch_num beyond int64 (a Python int has no bound), as its decimal
+  // digits; when set it is checked and written instead of batch_num (which
+  // then holds the value clamped to int64). Empty: batch_num.
+  std::string batch_num_digits;
   bool activation_offset = defaults::kActivationOffset;
   // Path of a simple config (quant.cfg, protobuf text). When set, skip_layers,
   // batch_num and activation_offset are ignored, as in the reference.

@@ -1,6 +1,8 @@
 """The Python API: argument types are checked here (they are Python types);
 everything else happens in the C++ core."""
 
+import functools
+import inspect
 import os
 
 import torch
@@ -9,6 +11,26 @@ from . import _C
 from ._capture import CAPTURE_MODES, run_capture
 
 _FUNC = 'create_quant_config'
+_INT64_MIN, _INT64_MAX = -2**63, 2**63 - 1
+# The reference's words when its ONNX export fails, which is where it fails on
+# inputs that are not where the model is: our message for those starts so.
+_EXPORT_FAILED = 'The model cannot export to onnx, exception is: '
+
+
+def _bound_like_the_reference(func):
+    """The reference's check_params decorator binds the call to the signature
+    with inspect.Signature.bind before anything else, so an unknown keyword or
+    a missing argument is bind's TypeError ("got an unexpected keyword
+    argument 'x'", "missing a required argument: 'input_data'"), not the
+    words Python uses for a plain call. help() and inspect still show the
+    function's own signature."""
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def bound_call(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        return func(*bound.args, **bound.kwargs)
+    return bound_call
 
 
 def _type_error(name, expected, value, hint=''):
@@ -76,6 +98,33 @@ def _as_inputs(input_data):
                        % type(input_data).__name__)
 
 
+def _split_keywords(model, inputs):
+    """(positional, keyword) arguments of forward, read from input_data as
+    torch.onnx.export reads it, which the reference calls: a dict at the end
+    of the tuple holds keyword arguments. Like the exporter, only the keys
+    that name a parameter of forward after the positional ones are passed;
+    any other key is ignored."""
+    if not inputs or not isinstance(inputs[-1], dict):
+        return inputs, {}
+    args, named = inputs[:-1], inputs[-1]
+    try:
+        parameters = list(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):  # no signature to read: pass every key
+        return args, dict(named)
+    later = set(parameters[len(args):])
+    return args, {key: value for key, value in named.items() if key in later}
+
+
+def _batch_num_for_core(batch_num):
+    """(int64 value, decimal digits) of batch_num. A Python int has no bound
+    and the reference writes any positive one; one beyond int64 goes to the
+    core as its digits (with the value clamped), so that no conversion error
+    of the binding ever reaches the user."""
+    if _INT64_MIN <= batch_num <= _INT64_MAX:
+        return batch_num, ''
+    return max(_INT64_MIN, min(batch_num, _INT64_MAX)), str(batch_num)
+
+
 def _tensor_devices(value, out):
     if isinstance(value, torch.Tensor):
         out.add(value.device)
@@ -106,8 +155,8 @@ def _check_devices(modules, inputs):
     if stray:
         names = lambda devices: ', '.join(sorted(str(d) for d in devices))
         raise RuntimeError(
-            'input_data is on %s, but the model is on %s. Move input_data to the model\'s '
-            'device (e.g. input_data.to(%r)) or the model to the inputs\' device.'
+            _EXPORT_FAILED + 'input_data is on %s, but the model is on %s. Move input_data to '
+            'the model\'s device (e.g. input_data.to(%r)) or the model to the inputs\' device.'
             % (names(stray), names(model_devices), str(min(model_devices, key=str))))
 
 
@@ -128,6 +177,7 @@ def _check_capture(capture):
                                                               capture))
 
 
+@_bound_like_the_reference
 def create_quant_config(config_file, model, input_data, skip_layers=None,
                         batch_num=_C.DEFAULTS['batch_num'],
                         activation_offset=_C.DEFAULTS['activation_offset'],
@@ -135,14 +185,17 @@ def create_quant_config(config_file, model, input_data, skip_layers=None,
     """Find the quantizable layers of ``model`` and write their quantization config.
 
     Runs ``model`` once on ``input_data`` (a Tensor, or a tuple of Tensors for a
-    forward() with several arguments) without gradients and in eval mode, and
+    forward() with several arguments, whose last entry may be a dict of
+    keyword arguments, as for torch.onnx.export) without gradients and in
+    eval mode, on a copy of the module tree (no weight is copied), and
     writes ``config_file`` (JSON, mode 0640, missing folders created) exactly as
     ``amct_pytorch.create_quant_config`` does.
 
     Args:
         config_file: path of the JSON config to write (str or os.PathLike).
         model: a ``torch.nn.Module`` (eager, or TorchScript).
-        input_data: a Tensor or a tuple of inputs for ``model.forward``.
+        input_data: a Tensor or a tuple of inputs for ``model.forward``; a
+            dict at the end of the tuple holds keyword arguments.
         skip_layers: names of layers to keep in the config with
             ``quant_enable: false``.
         batch_num: number of calibration batches, an int > 0 (default {batch_num}).
@@ -155,7 +208,8 @@ def create_quant_config(config_file, model, input_data, skip_layers=None,
             runs a shadow of the model on the meta device, which costs what the
             graph costs, not what its arithmetic costs, and falls back to
             running the model on input_data when that fails; 'meta' and 'real'
-            force one of the two. Both give the same config.
+            force one of the two. Both give the same config where both can
+            run the model.
 
     Raises:
         TypeError: an argument of the wrong type.
@@ -176,14 +230,16 @@ def create_quant_config(config_file, model, input_data, skip_layers=None,
     _check_capture(capture)
     modules = list(model.named_modules())
     _check_devices(modules, inputs)
+    batch_value, batch_digits = _batch_num_for_core(batch_num)
 
     if _is_torchscript(model):
         _C.create_quant_config_torchscript(path, model._c, _script_inputs(inputs), skip,
-                                           batch_num, activation_offset, cfg)
+                                           batch_value, batch_digits, activation_offset, cfg)
         return None
-    _C.create_quant_config(path, modules,
-                           lambda hooked: run_capture(model, inputs, capture, modules, hooked),
-                           skip, batch_num, activation_offset, cfg)
+    args, kwargs = _split_keywords(model, inputs)
+    _C.create_quant_config(
+        path, modules, lambda hooked: run_capture(model, args, kwargs, capture, modules, hooked),
+        skip, batch_value, batch_digits, activation_offset, cfg)
     return None
 
 
@@ -191,6 +247,7 @@ if create_quant_config.__doc__:  # None under python -OO
     create_quant_config.__doc__ = create_quant_config.__doc__.format(**_C.DEFAULTS)
 
 
+@_bound_like_the_reference
 def inspect_layers(model, input_data, *, capture='auto'):
     """Every module of a quantizable type with its verdict.
 
@@ -208,5 +265,6 @@ def inspect_layers(model, input_data, *, capture='auto'):
     _check_devices(modules, inputs)
     if _is_torchscript(model):
         return _C.inspect_layers_torchscript(model._c, _script_inputs(inputs))
-    return _C.inspect_layers(modules,
-                             lambda hooked: run_capture(model, inputs, capture, modules, hooked))
+    args, kwargs = _split_keywords(model, inputs)
+    return _C.inspect_layers(
+        modules, lambda hooked: run_capture(model, args, kwargs, capture, modules, hooked))

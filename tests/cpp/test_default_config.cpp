@@ -59,6 +59,23 @@ TEST(DefaultConfig, WritesTheReferenceLayoutForConvAndLinear) {
   EXPECT_EQ(text.back(), '}');  // no trailing newline
 }
 
+// A Python int has no bound: a batch_num beyond int64 comes as its digits and
+// is written as the number it is, as the reference's json.dump writes it.
+TEST(DefaultConfig, BatchNumBeyondInt64IsWrittenFromItsDigits) {
+  LayerTable t{{layer("fc", "Linear")}};
+  auto decisions = analyse_layers(t);
+  QuantConfig c = build_default_config(decisions, {}, INT64_MAX, true);
+  c.batch_num_digits = "18446744073709551621";
+  const std::string text = to_config_text(c);
+  EXPECT_EQ(text.rfind("{\n    \"version\":1,\n    \"batch_num\":18446744073709551621,\n"
+                       "    \"activation_offset\":true,\n", 0),
+            0u)
+      << text;
+  c.batch_num_digits.clear();
+  c.batch_num = 7;
+  EXPECT_NE(to_config_text(c).find("\"batch_num\":7,\n"), std::string::npos);
+}
+
 TEST(DefaultConfig, LayersAreSortedByCodePoint) {
   LayerTable t{{layer("fc.2", "Linear"), layer("fc.10", "Linear"), layer("conv1", "Conv2d"),
                 layer("Conv_up", "Conv2d"), layer("avg_pool", "AvgPool2d"),

@@ -222,6 +222,17 @@ TEST(LayerRules, PlainLstmIsQuantized) {
   EXPECT_EQ(only_verdict(LayerTable{{lstm()}}), LayerVerdict::kQuantize);
 }
 
+// The reference maps an RNN's name straight to its RNN node, so an unbatched
+// (sequence, feature) input does not count as a reduced one.
+TEST(LayerRules, UnbatchedLstmAndGruAreQuantized) {
+  for (const char* type : {"LSTM", "GRU"}) {
+    auto r = lstm();
+    r.type_name = type;
+    r.input_rank = 2;
+    EXPECT_EQ(only_verdict(LayerTable{{r}}), LayerVerdict::kQuantize) << type;
+  }
+}
+
 TEST(LayerRules, AvgPool2dAttributesAreNotChecked) {
   ModuleRecord r;
   r.name = "pool";

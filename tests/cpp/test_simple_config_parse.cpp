@@ -73,7 +73,33 @@ TEST(SimpleConfigParse, UnknownEnumNamePointsAtTheValue) {
 TEST(SimpleConfigParse, UnknownEnumNumberPointsAtTheValue) {
   EXPECT_EQ(parse_error("common_config { ifmr_quantize { dst_type: 7 } }"),
             "1:43 : 'common_config { ifmr_quantize { dst_type: 7 } }': Enum type "
-            "\"AMCTPytorchProto.CalibrationDataType\" has no value with number 7.");
+            "\"AMCTPytorchProto.FMRQuantize.CalibrationDataType\" has no value with number 7.");
+}
+
+// The enum is declared inside each message that uses it, as in the
+// reference's schema, so its name says which block the bad value is in.
+TEST(SimpleConfigParse, UnknownDstTypeUnderIfmrNamesTheEnumNestedInFmrQuantize) {
+  EXPECT_EQ(parse_error("common_config {\n  ifmr_quantize {\n    dst_type: INT4\n  }\n}\n"),
+            "3:15 : '    dst_type: INT4': Enum type "
+            "\"AMCTPytorchProto.FMRQuantize.CalibrationDataType\" has no value named INT4.");
+}
+
+TEST(SimpleConfigParse, UnknownDstTypeUnderHfmgNamesTheEnumNestedInHfmgQuantize) {
+  EXPECT_EQ(parse_error("override_layer_types {\n  layer_type: \"Conv2d\"\n  calibration_config {\n"
+                        "    hfmg_quantize { dst_type: 3 }\n  }\n}\n"),
+            "4:31 : '    hfmg_quantize { dst_type: 3 }': Enum type "
+            "\"AMCTPytorchProto.HFMGQuantize.CalibrationDataType\" has no value with number 3.");
+}
+
+TEST(SimpleConfigParse, Int16UnderEitherActivationBlockStillMeans16Bits) {
+  TinyNet net;
+  for (const char* block : {"ifmr_quantize", "hfmg_quantize"}) {
+    QuantConfig c = net.expand(std::string("override_layer_configs { layer_name: \"conv\" "
+                                           "calibration_config { ") +
+                               block + " { dst_type: INT16 } } }");
+    for (const auto& l : c.layers)
+      EXPECT_EQ(l.activation.num_bits, l.name == "conv" ? 16 : 8) << block << " " << l.name;
+  }
 }
 
 TEST(SimpleConfigParse, TabCountsAsOneColumn) {
@@ -141,7 +167,7 @@ TEST(SimpleConfigParse, ExtensionSyntaxIsRejected) {
 TEST(SimpleConfigParse, EnumNumberWithLeadingZeroIsTakenAsAName) {
   EXPECT_EQ(parse_error("common_config { ifmr_quantize { dst_type: 07 } }"),
             "1:43 : 'common_config { ifmr_quantize { dst_type: 07 } }': Enum type "
-            "\"AMCTPytorchProto.CalibrationDataType\" has no value named 07.");
+            "\"AMCTPytorchProto.FMRQuantize.CalibrationDataType\" has no value named 07.");
 }
 
 TEST(SimpleConfigParse, TextThatIsNotUtf8IsAValueError) {

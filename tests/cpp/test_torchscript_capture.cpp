@@ -166,7 +166,7 @@ TEST_P(TorchScriptCapture, WeightIdsNumberedInFirstSeenOrder) {
 TEST_P(TorchScriptCapture, ModuleUnderTwoNamesIsListedOnceUnderTheFirst) {
   auto t = capture("shared", kImage);
   EXPECT_EQ(t.count("alias"), 0u);
-  EXPECT_EQ(t["conv"].call_count, 1);  // forward() calls it as self.alias
+  EXPECT_EQ(t["conv"].call_count, 1);  // forward() calls it as self.conv
 }
 
 TEST_P(TorchScriptCapture, TracedSharedParameterIsNotTakenForTheInput) {

@@ -495,11 +495,13 @@ def test_input_data_on_another_device_fails_before_anything_runs(existing, input
     model = Counting().to(model_device)
     with pytest.raises(RuntimeError) as info:
         amct.create_quant_config('q.json', model, inputs())
-    assert str(info.value).startswith('input_data is on %s, but the model is on %s.'
+    assert str(info.value).startswith('The model cannot export to onnx, exception is: '
+                                      'input_data is on %s, but the model is on %s.'
                                       % (input_device, model_device))
     assert Counting.calls == 0
     assert_untouched(existing)
-    with pytest.raises(RuntimeError, match='^input_data is on '):
+    with pytest.raises(RuntimeError, match='^The model cannot export to onnx, exception is: '
+                                           'input_data is on '):
         amct.inspect_layers(model, inputs())
 
 
@@ -511,7 +513,8 @@ def test_model_wholly_on_meta_takes_inputs_from_any_device(workdir):
 
 def test_input_data_on_another_device_for_a_torchscript_model(existing):
     scripted = torch.jit.trace(Net().eval(), x())
-    with pytest.raises(RuntimeError, match="^input_data is on meta, but the model is on cpu."):
+    with pytest.raises(RuntimeError, match="^The model cannot export to onnx, exception is: "
+                                           "input_data is on meta, but the model is on cpu."):
         amct.create_quant_config('q.json', scripted, x().to('meta'))
     assert_untouched(existing)
 

@@ -171,7 +171,8 @@ def test_forward_that_needs_autograd_falls_back_and_gives_the_real_config(tmp_pa
 
 
 def test_meta_capture_does_not_log_a_fallback(tmp_path, fallback_log):
-    amct.create_quant_config(str(tmp_path / 'q.json'), PlainTensorAttribute().fc, torch.randn(1, 8))
+    amct.create_quant_config(str(tmp_path / 'q.json'), nn.Sequential(PlainTensorAttribute().fc),
+                             torch.randn(1, 8))
     assert _fallback_lines(fallback_log) == []
 
 
