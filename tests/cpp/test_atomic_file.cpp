@@ -19,42 +19,12 @@
 
 #include "openamct/errors.h"
 #include "text/atomic_file.h"
+#include "temp_dir.h"
 
 namespace openamct {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh directory from mkdtemp, removed with everything in it afterwards.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base && *base ? base : "/tmp") + "/openamct_atomic_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      ADD_FAILURE() << "mkdtemp failed for " << pattern;
-    }
-    path_ = pattern;
-  }
-  ~TempDir() {
-    // Give back any permission a test took away, then remove everything.
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(path_, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->is_directory(ec)) ::chmod(it->path().c_str(), 0700);
-    }
-    ::chmod(path_.c_str(), 0700);
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const {
-    return path_ + "/" + name;
-  }
-
- private:
-  std::string path_;
-};
 
 // Sets the process umask for one test and restores it.
 class ScopedUmask {
@@ -78,12 +48,6 @@ WriteCall disk_full_after(std::size_t budget) {
     if (n > 0) *left -= static_cast<std::size_t>(n);
     return n;
   };
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
 }
 
 void write_plain_file(const std::string& path, const std::string& content,

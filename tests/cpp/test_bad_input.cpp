@@ -35,6 +35,7 @@
 #include "openamct/errors.h"
 #include "openamct/log.h"
 #include "openamct/openamct.h"
+#include "temp_dir.h"
 
 namespace openamct {
 namespace {
@@ -94,34 +95,18 @@ class TableSource : public ModelSource {
 // earlier call; removed with everything in it afterwards.
 class Sandbox {
  public:
-  Sandbox() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/openamct_bad_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed: " << pattern;
-    path_ = pattern;
-    ::chmod(path_.c_str(), 0755);
+  Sandbox() : dir_("bad") {
+    ::chmod(dir_.path().c_str(), 0755);
     write("q.json", kOldConfig);
   }
-  ~Sandbox() {
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(path_, ec);
-         it != fs::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_directory(ec)) ::chmod(it->path().c_str(), 0700);
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+  std::string operator/(const std::string& name) const { return dir_ / name; }
   void write(const std::string& name, const std::string& content) const {
     std::ofstream(*this / name, std::ios::binary) << content;
   }
 
  private:
-  std::string path_;
+  TempDir dir_;
 };
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::set<std::string> names_in(const std::string& dir) {
   std::set<std::string> names;

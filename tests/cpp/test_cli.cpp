@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../models/fixtures.h"
+#include "temp_dir.h"
 
 namespace openamct {
 namespace {
@@ -29,11 +30,6 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 struct CliResult {
   int status = -1;
   std::string out;
@@ -44,16 +40,7 @@ struct CliResult {
 // relative output paths land; the directory is removed with the object.
 class CliRun {
  public:
-  CliRun() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/openamct_cli_XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    dir_ = pattern;
-  }
-  ~CliRun() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  CliRun() : tmp_("cli"), dir_(tmp_.path()) {}
 
   CliResult operator()(const std::vector<std::string>& args) const {
     std::string command = "cd " + quote(dir_.string()) + " && " + quote(OPENAMCT_CLI);
@@ -70,6 +57,7 @@ class CliRun {
   const fs::path& dir() const { return dir_; }
 
  private:
+  TempDir tmp_;
   fs::path dir_;
 };
 

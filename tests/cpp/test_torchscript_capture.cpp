@@ -20,6 +20,7 @@
 #include "capture/torchscript_source.h"
 #include "openamct/errors.h"
 #include "openamct/openamct.h"
+#include "temp_dir.h"
 
 namespace openamct {
 namespace {
@@ -275,16 +276,9 @@ TEST_P(TorchScriptCapture, CaptureLayerTableIsTheSourcesTable) {
   EXPECT_EQ(table.modules[3].weight_id, table.modules[2].weight_id);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
 TEST_P(TorchScriptCapture, CreateQuantConfigWritesWhatTheCliWrites) {
-  const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base && *base ? base : "/tmp") + "/openamct_api_XXXXXX";
-  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-  const fs::path out = pattern;
+  const TempDir tmp("api");
+  const fs::path out = tmp.path();
   torch::jit::Module m = load("calls");
   QuantConfigOptions options;
   options.skip_layers = {"head"};

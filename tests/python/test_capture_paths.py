@@ -5,6 +5,7 @@ run, and neither may change the user's model.
 """
 import copy
 import importlib.util
+import json
 import logging
 import os
 
@@ -62,6 +63,26 @@ def _fallback_lines(caplog):
 # ---------------------------------------------------------------------------
 # Same bytes on every conformance model
 # ---------------------------------------------------------------------------
+def _expected_outcome(name):
+    """What the conformance kit expects of a call with default arguments on
+    model `name`: ('file', bytes) or ('error', 'Type: message prefix'); None
+    when the kit has no such case for that model."""
+    expected = {}
+    with open(os.path.join(SHARED, 'conformance', 'expected.jsonl')) as f:
+        for line in f:
+            row = json.loads(line)
+            expected[row['id']] = row
+    for case in CASES.CASES:
+        if (case['model'] == name and not case['kwargs'] and case['config_file'] is None
+                and case['input_override'] is None):
+            row = expected[case['id']]
+            if row['expect'] == 'file':
+                with open(os.path.join(SHARED, 'conformance', row['file']), 'rb') as f:
+                    return 'file', f.read()
+            return 'error', '%s: %s' % (row['error']['type'], row['error']['text'])
+    return None
+
+
 @pytest.mark.skipif(CASES is None, reason='../shared/conformance is absent: the meta and real '
                                           'paths are NOT compared on the conformance models')
 @pytest.mark.parametrize('name', CONFORMANCE_MODELS or ['<none>'])
@@ -73,6 +94,15 @@ def test_meta_and_real_paths_give_the_same_bytes_on_conformance_model(tmp_path, 
     via_meta = _config_or_error(tmp_path / 'meta.json', model, input_data, 'meta')
     via_real = _config_or_error(tmp_path / 'real.json', model, input_data, 'real')
     assert via_meta == via_real
+    # Agreeing is not enough: both paths could fail the same way. Each path
+    # must give what the kit expects of this model, or a config.
+    expected = _expected_outcome(name)
+    if expected is None:
+        assert isinstance(via_meta, bytes), via_meta
+    elif expected[0] == 'file':
+        assert via_meta == expected[1]
+    else:
+        assert isinstance(via_meta, str) and via_meta.startswith(expected[1]), via_meta
 
 
 # ---------------------------------------------------------------------------
