@@ -31,13 +31,13 @@ TEST(Defaults, IfmrMatchesTheSchema) {
   EXPECT_EQ(defaults::kSearchRangeStart, as_written(ifmr.search_range_start()));
   EXPECT_EQ(defaults::kSearchRangeEnd, as_written(ifmr.search_range_end()));
   EXPECT_EQ(defaults::kSearchStep, as_written(ifmr.search_step()));
-  EXPECT_EQ(ifmr.dst_type(), AMCTPytorchProto::INT8);  // kNumBits 8
+  EXPECT_EQ(ifmr.dst_type(), AMCTPytorchProto::FMRQuantize::INT8);  // kNumBits 8
 }
 
 TEST(Defaults, HfmgMatchesTheSchema) {
   const auto& hfmg = AMCTPytorchProto::HFMGQuantize::default_instance();
   EXPECT_EQ(defaults::kNumOfBins, static_cast<int64_t>(hfmg.num_of_bins()));
-  EXPECT_EQ(hfmg.dst_type(), AMCTPytorchProto::INT8);
+  EXPECT_EQ(hfmg.dst_type(), AMCTPytorchProto::HFMGQuantize::INT8);
 }
 
 // The two the schema does not declare: spec §4.3's values.
