@@ -15,6 +15,7 @@
 
 #include "eager_source.h"
 #include "meta_shadow.h"
+#include "onnx_passes.h"
 #include "openamct/openamct.h"
 
 namespace py = pybind11;
@@ -182,6 +183,7 @@ PYBIND11_MODULE(_C, m) {
           return rows;
         });
 
+  openamct_py::register_onnx_passes(m);
   // Route the core's log lines to Python's `logging` (logger "openamct").
   m.def("set_log_sink", [](py::object logger) {
     if (logger.is_none()) {
