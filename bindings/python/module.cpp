@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "algorithms_bindings.h"
 #include "eager_source.h"
 #include "meta_shadow.h"
 #include "onnx_passes.h"
@@ -133,6 +134,7 @@ PYBIND11_MODULE(_C, m) {
     }
   });
 
+  openamct_py::register_algorithms(m);
   m.def("quantizable_types", &openamct::quantizable_types);
   m.def("meta_shadow", &openamct_py::meta_shadow);
 
