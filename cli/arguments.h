@@ -40,12 +40,18 @@ struct LayersArguments {
   ModelArguments model;
 };
 
+struct CheckConfigArguments {
+  ModelArguments model;
+  std::string config;  // --config
+};
+
 struct Invocation {
-  enum class Kind { kHelp, kCreateQuantConfig, kLayers };
+  enum class Kind { kHelp, kCreateQuantConfig, kLayers, kCheckConfig };
   Kind kind = Kind::kHelp;
   std::string help_text;  // for kHelp
   CreateQuantConfigArguments create_quant_config;
   LayersArguments layers;
+  CheckConfigArguments check_config;
 };
 
 // Parses argv; throws UsageError.

@@ -72,6 +72,26 @@ py::list reports_to_list(const std::vector<openamct::LayerReport>& reports) {
   return out;
 }
 
+py::dict summary_to_dict(const openamct::ConfigCheckSummary& s) {
+  py::list layers;
+  for (const auto& l : s.layers) {
+    py::dict d;
+    d["name"] = l.name;
+    d["type"] = l.type_name;
+    d["act_algo"] = l.act_algo;
+    d["act_num_bits"] = l.act_num_bits;
+    d["asymmetric"] = l.asymmetric;
+    d["wts_num_bits"] = l.wts_num_bits;
+    d["wts_algo"] = l.wts_algo;
+    d["dmq_balancer_param"] = l.dmq_balancer_param;
+    layers.append(d);
+  }
+  py::dict out;
+  out["batch_num"] = s.batch_num;
+  out["layers"] = layers;
+  return out;
+}
+
 // PyErr_SetString with a message that may hold bytes that are not UTF-8
 // (paths are bytes): PyErr_SetString would fail to decode it and raise the
 // exception with no message at all.
@@ -186,6 +206,19 @@ PYBIND11_MODULE(_C, m) {
         });
 
   openamct_py::register_onnx_passes(m);
+
+  m.def("check_config", [](const std::string& config_file, py::list modules,
+                           py::function run_forward) {
+    openamct_py::EagerSource source(std::move(modules), std::move(run_forward));
+    return summary_to_dict(openamct::check_config(config_file, source));
+  });
+
+  m.def("check_config_torchscript",
+        [](const std::string& config_file, torch::jit::Module module,
+           const std::vector<at::Tensor>& inputs) {
+          return summary_to_dict(openamct::check_config(config_file, module, to_ivalues(inputs)));
+        });
+
   // Route the core's log lines to Python's `logging` (logger "openamct").
   m.def("set_log_sink", [](py::object logger) {
     if (logger.is_none()) {
