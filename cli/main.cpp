@@ -3,6 +3,7 @@
 //   openamct create-quant-config --model resnet18.pt --input-shape 1,3,224,224 -o config.json
 //   openamct layers --model resnet18.pt --input-shape 1,3,224,224
 //   openamct check-config --model resnet18.pt --input-shape 1,3,224,224 --config q.json
+//   openamct save-model --modified m.onnx --record r.txt -o out/quant
 //
 // Exit status: 0 done, 1 the model or an argument was rejected (the message
 // names the Python exception AMCT raises), 2 bad usage.
@@ -86,6 +87,10 @@ int run(int argc, const char* const* argv) {
         return 0;
       case Invocation::Kind::kCheckConfig:
         print_config_summary(run_check_config(invocation.check_config), std::cout);
+        return 0;
+      case Invocation::Kind::kSaveModel:
+        save_model(invocation.save_model.modified, invocation.save_model.record,
+                   invocation.save_model.output);
         return 0;
     }
   } catch (const Error& e) {

@@ -17,6 +17,7 @@
 #include "eager_source.h"
 #include "meta_shadow.h"
 #include "onnx_passes.h"
+#include "flow_bindings.h"
 #include "openamct/openamct.h"
 
 namespace py = pybind11;
@@ -206,6 +207,7 @@ PYBIND11_MODULE(_C, m) {
         });
 
   openamct_py::register_onnx_passes(m);
+  openamct_py::register_flow(m);
 
   m.def("check_config", [](const std::string& config_file, py::list modules,
                            py::function run_forward) {

@@ -134,6 +134,28 @@ LayerShape layer_shape(DmqLayerType t) {
 
 }  // namespace
 
+at::Tensor dmq_balance_weight(DmqLayerType type, const at::Tensor& weight,
+                              const at::Tensor& factor_f32, int64_t groups) {
+  const LayerShape ls = layer_shape(type);
+  const int64_t channels = factor_f32.numel();
+  // weight * factor along the input-channel axis, in the weight's dtype.
+  at::Tensor factor = factor_f32.to(weight.scalar_type());
+  at::Tensor balanced;
+  if (ls.transpose || ls.linear || groups == 1) {
+    std::vector<int64_t> shape(weight.dim(), 1);
+    shape[ls.transpose ? 0 : 1] = channels;
+    balanced = weight * factor.reshape(shape);
+  } else {
+    std::vector<int64_t> g = {groups, weight.size(0) / groups};
+    g.insert(g.end(), weight.sizes().begin() + 1, weight.sizes().end());
+    std::vector<int64_t> fshape(g.size(), 1);
+    fshape[0] = groups;
+    fshape[2] = weight.size(1);
+    balanced = (weight.reshape(g) * factor.reshape(fshape)).reshape(weight.sizes());
+  }
+  return balanced.contiguous();
+}
+
 DmqLayerResult dmq_layer(DmqLayerType type, const at::Tensor& activation, const at::Tensor& weight,
                          double migration_strength, int64_t groups, const std::string& layer_name) {
   if (!activation.defined() || !weight.defined())
@@ -179,28 +201,9 @@ DmqLayerResult dmq_layer(DmqLayerType type, const at::Tensor& activation, const 
   const at::Tensor wts_max = std::get<0>(w_rows.abs().max(1));
   DmqFactor f = dmq_factor(act_max, wts_max, migration_strength);
 
-  // weight * factor along the input-channel axis, in the weight's dtype.
-  at::Tensor factor = f.factor.to(weight.scalar_type());
-  at::Tensor balanced;
-  if (ls.transpose) {
-    std::vector<int64_t> shape(weight.dim(), 1);
-    shape[0] = act_channels;
-    balanced = weight * factor.reshape(shape);
-  } else if (ls.linear || groups == 1) {
-    std::vector<int64_t> shape(weight.dim(), 1);
-    shape[1] = act_channels;
-    balanced = weight * factor.reshape(shape);
-  } else {
-    std::vector<int64_t> g = {groups, weight.size(0) / groups};
-    g.insert(g.end(), weight.sizes().begin() + 1, weight.sizes().end());
-    std::vector<int64_t> fshape(g.size(), 1);
-    fshape[0] = groups;
-    fshape[2] = weight.size(1);
-    balanced = (weight.reshape(g) * factor.reshape(fshape)).reshape(weight.sizes());
-  }
   DmqLayerResult r;
   r.factor = f.factor;
-  r.balanced_weight = balanced.contiguous();
+  r.balanced_weight = dmq_balance_weight(type, weight, f.factor, groups);
   if (f.warning) r.warning = "DMQ layer " + layer_name + ": " + *f.warning;
   return r;
 }

@@ -156,11 +156,20 @@ void name_unnamed_nodes(onnx::GraphProto* g) {
 
 }  // namespace
 
-void make_modified_model(onnx::ModelProto* model, const ModifiedOnnxSpec& spec) {
+void name_exported_model(onnx::ModelProto* model) {
   onnx::GraphProto* g = model->mutable_graph();
   drop_initializer_inputs(g);  // first: fused BatchNorm parameters are initializers too
   rename_from_markers(g);
   remove_markers(g);
+}
+
+void make_modified_model(onnx::ModelProto* model, const ModifiedOnnxSpec& spec) {
+  name_exported_model(model);
+  finish_modified_model(model, spec);
+}
+
+void finish_modified_model(onnx::ModelProto* model, const ModifiedOnnxSpec& spec) {
+  onnx::GraphProto* g = model->mutable_graph();
   for (const auto& bn : spec.fused_batchnorms) remove_fused_batchnorm(g, bn);
   for (const auto& [conv, bias] : spec.new_conv_biases) add_conv_bias(g, conv, bias);
   for (const auto& [layer, dtype] : spec.op_data_types) {

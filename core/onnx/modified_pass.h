@@ -32,5 +32,12 @@ struct ModifiedOnnxSpec {
 // a named module has no node in the graph.
 void make_modified_model(onnx::ModelProto* model, const ModifiedOnnxSpec& spec);
 
+// The two halves of make_modified_model, for the flow, which reads the named
+// graph (Conv+BN pairs, weight initializers) before it knows the spec:
+// name_exported_model drops initializer inputs, names the nodes from the
+// markers and removes the markers; finish_modified_model does the rest.
+void name_exported_model(onnx::ModelProto* model);
+void finish_modified_model(onnx::ModelProto* model, const ModifiedOnnxSpec& spec);
+
 }  // namespace onnx_passes
 }  // namespace openamct

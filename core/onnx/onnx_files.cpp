@@ -12,6 +12,7 @@
 #include "config/atomic_file.h"
 #include "onnx/deploy_pass.h"
 #include "onnx/fake_quant_pass.h"
+#include "onnx/model_io.h"
 #include "onnx/modified_pass.h"
 #include "onnx/node_order.h"
 #include "onnx/onnx_graph.h"
@@ -30,6 +31,8 @@ int64_t external_threshold() {
   return t < 0 ? kProtobufLimit : t;
 }
 
+}  // namespace
+
 onnx::ModelProto parse_model(const std::string& bytes, const std::string& what) {
   onnx::ModelProto m;
   if (!m.ParseFromString(bytes)) {
@@ -46,6 +49,8 @@ std::string read_whole_file(const std::string& path) {
   return s.str();
 }
 
+namespace {
+
 std::string directory_of(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
@@ -58,16 +63,11 @@ std::string side_file_name(const std::string& initializer, const std::string& su
   return n + "_" + suffix + ".external";
 }
 
-// A model ready to be written: its bytes and the side files it refers to.
-struct PreparedFile {
-  std::string path;
-  std::string bytes;
-  std::vector<std::pair<std::string, std::string>> side_files;  // path, content
-};
-
 // Serialises `m` for `path`, first moving its largest initializers to side
 // files next to it until it fits under the threshold (§2.4). Nothing is
 // written here, so a model that cannot fit fails before any file changes.
+}  // namespace
+
 PreparedFile prepare_model(onnx::ModelProto* m, const std::string& path,
                            const std::string& suffix) {
   PreparedFile out;
@@ -111,6 +111,8 @@ void write_prepared(const PreparedFile& f) {
   for (const auto& [path, content] : f.side_files) write_file_atomically(path, content, 0640);
   write_file_atomically(f.path, f.bytes, 0640);
 }
+
+namespace {
 
 struct SavedGraphs {
   onnx::ModelProto deploy;
@@ -161,12 +163,19 @@ std::pair<std::string, std::string> split_save_path(const std::string& save_path
 std::pair<std::string, std::string> save_quant_models(const std::string& modified_path,
                                                       const std::vector<LayerQuantParams>& layers,
                                                       const std::string& save_path) {
+  return save_quant_models_from_bytes(read_whole_file(modified_path),
+                                      "the modified ONNX file '" + modified_path + "'", layers,
+                                      save_path);
+}
+
+std::pair<std::string, std::string> save_quant_models_from_bytes(
+    const std::string& modified_bytes, const std::string& what,
+    const std::vector<LayerQuantParams>& layers, const std::string& save_path) {
   const auto [dir, prefix] = split_save_path(save_path);
   const std::string lead = prefix.empty() ? std::string() : prefix + "_";
   const std::string deploy_path = dir + lead + "deploy_model.onnx";
   const std::string fake_path = dir + lead + "fake_quant_model.onnx";
-  SavedGraphs s = build_saved_models(read_whole_file(modified_path),
-                                     "the modified ONNX file '" + modified_path + "'", layers);
+  SavedGraphs s = build_saved_models(modified_bytes, what, layers);
   const PreparedFile deploy = prepare_model(&s.deploy, deploy_path, "deploy");
   const PreparedFile fake = prepare_model(&s.fake_quant, fake_path, "fakequant");
   write_prepared(deploy);

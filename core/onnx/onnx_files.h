@@ -35,6 +35,11 @@ std::pair<std::string, std::string> save_quant_models(const std::string& modifie
                                                       const std::vector<LayerQuantParams>& layers,
                                                       const std::string& save_path);
 
+// The same from the modified ONNX's bytes; `what` names them in messages.
+std::pair<std::string, std::string> save_quant_models_from_bytes(
+    const std::string& modified_bytes, const std::string& what,
+    const std::vector<LayerQuantParams>& layers, const std::string& save_path);
+
 namespace testing_hooks {
 // FOR TESTS ONLY: models whose serialised size exceeds `bytes` move
 // initializers to side files; a negative value restores the 2 GB limit.

@@ -158,6 +158,12 @@ DmqLayerResult dmq_layer(DmqLayerType type, const at::Tensor& activation, const 
                          double migration_strength, int64_t groups,
                          const std::string& layer_name = "<layer>");
 
+// weight x factor along the input-channel axis (Conv/Linear axis 1, grouped
+// Conv through the (Cin, ...) view, ConvTranspose axis 0), in the weight's
+// dtype (spec §9.4); `factor_f32` holds one float32 per input channel.
+at::Tensor dmq_balance_weight(DmqLayerType type, const at::Tensor& weight,
+                              const at::Tensor& factor_f32, int64_t groups);
+
 // ---- Conv+BN fusion (spec §5) ---------------------------------------------------------------
 struct ConvBnFusion {
   bool fused = false;

@@ -100,6 +100,13 @@ std::vector<LayerReport> inspect_layers(torch::jit::Module& model,
 ConfigCheckSummary check_config(const std::string& config_file, torch::jit::Module& model,
                                 const std::vector<c10::IValue>& inputs);
 
+// save_model of the calibration flow (spec/calibration.md §2.4): reads the
+// modified ONNX and the record file, checks the record (§11.4) and writes
+// <save_path>_deploy_model.onnx and <save_path>_fake_quant_model.onnx.
+// Needs no model: the Python call and `openamct save-model` share it.
+void save_model(const std::string& modified_onnx_file, const std::string& record_file,
+                const std::string& save_path);
+
 // The layer table of a TorchScript model, as create_quant_config sees it
 // (for tools and for comparing producers).
 LayerTable capture_layer_table(torch::jit::Module& model,
