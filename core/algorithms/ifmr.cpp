@@ -104,6 +104,8 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
       const float c = r * bound;
       float s = o.with_offset ? (c - min0) / divisor : c / divisor;
       if (s < kFltEpsilon) s = 1.0f;
+      if (!std::isfinite(s) || !std::isfinite(1.0f / s))  // the reference's process_scale check
+        throw_runtime_error("Param scale has invalid value inf, nan or zeros!");
       cands.push_back({o.with_offset ? min0 : -c, c, s});
     }
     exact_only = sorted.max_abs() > kExactOnlyMagnitude;
