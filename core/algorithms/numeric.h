@@ -20,6 +20,9 @@ std::string torch_dtype_name(at::ScalarType t);
 // Throws TypeError for a dtype other than float32/float16 and RuntimeError
 // "The <what> to be quantized has invalid value inf or nan!" for NaN/Inf.
 void check_quant_data(const at::Tensor& t, const char* what);
+// The dtype and device part of check_quant_data only (the caller checks the values).
+void check_quant_dtype(const at::Tensor& t, const char* what);
+[[noreturn]] void throw_invalid_value(const char* what);
 
 // A contiguous float32 CPU copy (or view) of a float32/float16 tensor.
 at::Tensor as_float32(const at::Tensor& t);

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace openamct::algorithms::detail {
@@ -26,7 +27,7 @@ class SortedLosses {
 
   // k-th smallest (k >= 1) and k-th largest element.
   float kth_smallest(int64_t k) const { return at(k - 1); }
-  float kth_largest(int64_t k) const { return at(static_cast<int64_t>(keys_.size()) - k); }
+  float kth_largest(int64_t k) const { return at(static_cast<int64_t>(size_) - k); }
   float max_abs() const;
 
   // mean((q(x) - x)^2) over all elements, in double.
@@ -45,7 +46,8 @@ class SortedLosses {
   float at(int64_t i) const { return from_key(keys_[static_cast<size_t>(i)]); }
 
   // The sorted data as order-preserving keys of the float bits.
-  std::vector<uint32_t> keys_;
+  std::unique_ptr<uint32_t[]> keys_;
+  size_t size_;
   // Per block of kBlock sorted elements: its first element x0, sum(x - x0), sum((x - x0)^2).
   std::vector<double> block_x0_, block_s1_, block_s2_;
 };
