@@ -32,14 +32,26 @@ std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, f
   const float left = static_cast<float>(left_d), right = static_cast<float>(right_d);
   const float width = right - left;
   const float bins = static_cast<float>(nbins);
-  std::vector<int64_t> counts(static_cast<size_t>(nbins), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    if (!(v >= left && v <= right)) continue;
-    // The last edge belongs to the last bin.
-    const int64_t pos = trunc_index((v - left) * bins / width, 0, nbins - 1);
-    ++counts[static_cast<size_t>(pos)];
+  const float last = bins - 1.0f;
+  // Slot nbins collects what lies outside [left, right]. The bin indices of a
+  // chunk are computed first (a loop the compiler vectorises: the division
+  // stays a true float32 division), then counted.
+  std::vector<int64_t> counts(static_cast<size_t>(nbins) + 1, 0);
+  constexpr int64_t kChunk = 1024;
+  int32_t pos[kChunk];
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t m = std::min(kChunk, n - start);
+    const float* p = x + start;
+    for (int64_t j = 0; j < m; ++j) {
+      const float v = p[j];
+      const float t0 = (v - left) * bins / width;
+      const float t = t0 >= 0.0f ? std::min(t0, last) : 0.0f;  // NaN (infinite range) -> 0
+      const bool inside = v >= left && v <= right;
+      pos[j] = inside ? static_cast<int32_t>(t) : static_cast<int32_t>(nbins);
+    }
+    for (int64_t j = 0; j < m; ++j) ++counts[static_cast<size_t>(pos[j])];
   }
+  counts.pop_back();
   for (auto& c : counts) c = std::min(c, kFloatCountLimit);
   return counts;
 }

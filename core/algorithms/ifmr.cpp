@@ -104,6 +104,8 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
       const float c = r * bound;
       float s = o.with_offset ? (c - min0) / divisor : c / divisor;
       if (s < kFltEpsilon) s = 1.0f;
+      if (!std::isfinite(s) || !std::isfinite(1.0f / s))  // the reference's process_scale check
+        throw_runtime_error("Param scale has invalid value inf, nan or zeros!");
       cands.push_back({o.with_offset ? min0 : -c, c, s});
     }
     exact_only = sorted.max_abs() > kExactOnlyMagnitude;
@@ -171,7 +173,8 @@ IfmrCalibrator::IfmrCalibrator(const IfmrOptions& options) : options_(options) {
 
 std::optional<ActivationQuant> IfmrCalibrator::add_batch(const at::Tensor& batch) {
   if (result_) return std::nullopt;  // later batches change nothing
-  detail::check_quant_data(batch, "activation");
+  if (!batch.defined()) throw_value_error("ifmr: the batch is undefined");
+  detail::check_quant_dtype(batch, "activation");
   if (batch.numel() == 0)
     throw_value_error("ifmr: batch " + std::to_string(seen_ + 1) +
                       " is empty; every calibration batch needs at least one element");
@@ -180,7 +183,11 @@ std::optional<ActivationQuant> IfmrCalibrator::add_batch(const at::Tensor& batch
   if (seen_ == 0)
     data_.reserve(static_cast<size_t>(std::min(
         static_cast<double>(x.numel()) * static_cast<double>(options_.batch_num), 268435456.0)));
+  // The NaN/Inf check without a temporary tensor; a bad batch leaves nothing behind.
   const float* p = x.data_ptr<float>();
+  bool finite = true;
+  for (int64_t i = 0; i < x.numel(); ++i) finite &= std::isfinite(p[i]);
+  if (!finite) detail::throw_invalid_value("activation");
   data_.insert(data_.end(), p, p + x.numel());
   if (++seen_ < options_.batch_num) return std::nullopt;
   result_ = ifmr_search(data_, options_);

@@ -36,8 +36,16 @@ void check_quant_data(const at::Tensor& t, const char* what) {
     throw_value_error(std::string("the ") + what + " tensor must be on the CPU, got " +
                       t.device().str());
   if (t.numel() == 0) return;
-  if (!at::isfinite(t).all().item<bool>())
-    throw_runtime_error(std::string("The ") + what + " to be quantized has invalid value inf or nan!");
+  if (!at::isfinite(t).all().item<bool>()) throw_invalid_value(what);
+}
+
+void check_quant_dtype(const at::Tensor& t, const char* what) {
+  at::Tensor empty = at::empty({0}, t.options());
+  check_quant_data(empty, what);
+}
+
+void throw_invalid_value(const char* what) {
+  throw_runtime_error(std::string("The ") + what + " to be quantized has invalid value inf or nan!");
 }
 
 at::Tensor as_float32(const at::Tensor& t) {

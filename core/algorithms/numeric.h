@@ -20,6 +20,9 @@ std::string torch_dtype_name(at::ScalarType t);
 // Throws TypeError for a dtype other than float32/float16 and RuntimeError
 // "The <what> to be quantized has invalid value inf or nan!" for NaN/Inf.
 void check_quant_data(const at::Tensor& t, const char* what);
+// The dtype and device part of check_quant_data only (the caller checks the values).
+void check_quant_dtype(const at::Tensor& t, const char* what);
+[[noreturn]] void throw_invalid_value(const char* what);
 
 // A contiguous float32 CPU copy (or view) of a float32/float16 tensor.
 at::Tensor as_float32(const at::Tensor& t);
@@ -32,9 +35,21 @@ inline float rne(float v) { return std::nearbyint(v); }
 
 // torch's floor division for floats (c10 div_floor_floating): fmod, then
 // (a - mod) / b, corrected by one toward -inf, then floor with a 0.5 guard.
+// fmodf(a, b) for finite a, b != 0, exactly (the remainder is representable):
+// the quotient in double, the remainder a - q*b exact in double, one fix-up.
+inline float exact_fmod(float a, float b) {
+  const double q = std::trunc(static_cast<double>(a) / static_cast<double>(b));
+  if (!(std::fabs(q) < 1e7)) return std::fmod(a, b);
+  double m = static_cast<double>(a) - q * static_cast<double>(b);
+  const double ab = std::fabs(static_cast<double>(b));
+  if (m != 0.0 && ((m < 0.0) != (a < 0.0))) m += (m < 0.0) ? ab : -ab;  // q one too far
+  if (std::fabs(m) >= ab) m += (m < 0.0) ? ab : -ab;                   // q one short
+  return static_cast<float>(m);
+}
+
 inline float floor_divide(float a, float b) {
   if (b == 0.0f) return a / b;
-  float mod = std::fmod(a, b);
+  float mod = std::isfinite(a) && std::isfinite(b) ? exact_fmod(a, b) : std::fmod(a, b);
   float div = (a - mod) / b;
   if (mod != 0.0f && ((b < 0.0f) != (mod < 0.0f))) div -= 1.0f;
   float floordiv;

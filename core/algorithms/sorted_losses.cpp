@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "numeric.h"
 
@@ -23,33 +24,32 @@ inline uint32_t sort_key(float v) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-inline float from_key(uint32_t k) {
-  uint32_t u = (k & 0x80000000u) ? (k & 0x7fffffffu) : ~k;
-  float v;
-  std::memcpy(&v, &u, sizeof v);
-  return v;
-}
 
-// LSD radix sort, 3 passes of 11/11/10 bits.
-std::vector<float> radix_sorted(const std::vector<float>& data) {
+// LSD radix sort of the keys, 3 passes of 11/11/10 bits (2048-way scatters
+// stay in cache), ping-ponging between two uninitialised n-sized buffers.
+std::unique_ptr<uint32_t[]> radix_sorted_keys(const std::vector<float>& data) {
   const size_t n = data.size();
-  std::vector<uint32_t> a(n), b(n);
-  for (size_t i = 0; i < n; ++i) a[i] = sort_key(data[i]);
+  std::unique_ptr<uint32_t[]> a(new uint32_t[n]), b(new uint32_t[n]);
+  std::vector<size_t> count[3];
+  for (auto& c : count) c.assign(2049, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t k = sort_key(data[i]);
+    a[i] = k;
+    ++count[0][(k & 0x7ffu) + 1];
+    ++count[1][((k >> 11) & 0x7ffu) + 1];
+    ++count[2][(k >> 22) + 1];
+  }
   const int shifts[3] = {0, 11, 22};
   for (int pass = 0; pass < 3; ++pass) {
+    auto& c = count[pass];
+    for (size_t d = 1; d < c.size(); ++d) c[d] += c[d - 1];
     const int shift = shifts[pass];
-    const uint32_t mask = pass == 2 ? 0x3ffu : 0x7ffu;
-    std::vector<size_t> count(2049, 0);
-    for (size_t i = 0; i < n; ++i) ++count[((a[i] >> shift) & mask) + 1];
-    for (size_t d = 1; d < count.size(); ++d) count[d] += count[d - 1];
-    for (size_t i = 0; i < n; ++i) b[count[(a[i] >> shift) & mask]++] = a[i];
+    const uint32_t* src = a.get();
+    uint32_t* dst = b.get();
+    for (size_t i = 0; i < n; ++i) dst[c[(src[i] >> shift) & 0x7ffu]++] = src[i];
     a.swap(b);
   }
-  b.clear();
-  b.shrink_to_fit();
-  std::vector<float> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = from_key(a[i]);
-  return out;
+  return a;
 }
 
 inline float quantise_index(float x, const GridCandidate& c) {
@@ -59,18 +59,19 @@ inline float quantise_index(float x, const GridCandidate& c) {
 
 }  // namespace
 
-SortedLosses::SortedLosses(const std::vector<float>& data) : sorted_(radix_sorted(data)) {
-  const int64_t n = static_cast<int64_t>(sorted_.size());
+SortedLosses::SortedLosses(const std::vector<float>& data)
+    : keys_(radix_sorted_keys(data)), size_(data.size()) {
+  const int64_t n = static_cast<int64_t>(size_);
   const int64_t blocks = n / kBlock;
   block_x0_.resize(blocks);
   block_s1_.resize(blocks);
   block_s2_.resize(blocks);
   for (int64_t b = 0; b < blocks; ++b) {
-    const float* p = sorted_.data() + b * kBlock;
-    const double x0 = p[0];
+    const int64_t base = b * kBlock;
+    const double x0 = at(base);
     double s1 = 0.0, s2 = 0.0;
     for (int64_t i = 0; i < kBlock; ++i) {
-      const double d = static_cast<double>(p[i]) - x0;
+      const double d = static_cast<double>(at(base + i)) - x0;
       s1 += d;
       s2 += d * d;
     }
@@ -81,12 +82,12 @@ SortedLosses::SortedLosses(const std::vector<float>& data) : sorted_(radix_sorte
 }
 
 float SortedLosses::max_abs() const {
-  if (sorted_.empty()) return 0.0f;
-  return std::max(std::fabs(sorted_.front()), std::fabs(sorted_.back()));
+  if (size_ == 0) return 0.0f;
+  return std::max(std::fabs(at(0)), std::fabs(at(static_cast<int64_t>(size_) - 1)));
 }
 
 size_t SortedLosses::bytes() const {
-  return sorted_.size() * sizeof(float) + 3 * block_x0_.size() * sizeof(double);
+  return size_ * sizeof(uint32_t) + 3 * block_x0_.size() * sizeof(double);
 }
 
 double SortedLosses::range_squared_error(int64_t begin, int64_t end, double value) const {
@@ -95,7 +96,7 @@ double SortedLosses::range_squared_error(int64_t begin, int64_t end, double valu
   const int64_t full_end = end / kBlock;                      // one past the last whole block
   auto direct = [&](int64_t i, int64_t j) {
     for (; i < j; ++i) {
-      const double d = static_cast<double>(sorted_[i]) - value;
+      const double d = static_cast<double>(at(i)) - value;
       sum += d * d;
     }
   };
@@ -113,21 +114,21 @@ double SortedLosses::range_squared_error(int64_t begin, int64_t end, double valu
 }
 
 double SortedLosses::mean_squared_error(const GridCandidate& c) const {
-  const int64_t n = static_cast<int64_t>(sorted_.size());
+  const int64_t n = static_cast<int64_t>(size_);
   double total = 0.0;
   int64_t pos = 0;
   while (pos < n) {
-    const float k = quantise_index(sorted_[pos], c);
+    const float k = quantise_index(at(pos), c);
     // Gallop, then bisect, for the first element of the next cell.
     int64_t step = 1, good = pos;
-    while (pos + step < n && quantise_index(sorted_[pos + step], c) <= k) {
+    while (pos + step < n && quantise_index(at(pos + step), c) <= k) {
       good = pos + step;
       step *= 2;
     }
     int64_t lo = good + 1, hi = std::min(pos + step, n);  // answer in [lo, hi]
     while (lo < hi) {
       const int64_t mid = lo + (hi - lo) / 2;
-      if (quantise_index(sorted_[mid], c) <= k)
+      if (quantise_index(at(mid), c) <= k)
         lo = mid + 1;
       else
         hi = mid;

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 namespace openamct::algorithms::detail {
@@ -24,8 +26,8 @@ class SortedLosses {
   explicit SortedLosses(const std::vector<float>& data);
 
   // k-th smallest (k >= 1) and k-th largest element.
-  float kth_smallest(int64_t k) const { return sorted_[k - 1]; }
-  float kth_largest(int64_t k) const { return sorted_[sorted_.size() - k]; }
+  float kth_smallest(int64_t k) const { return at(k - 1); }
+  float kth_largest(int64_t k) const { return at(static_cast<int64_t>(size_) - k); }
   float max_abs() const;
 
   // mean((q(x) - x)^2) over all elements, in double.
@@ -35,8 +37,17 @@ class SortedLosses {
 
  private:
   double range_squared_error(int64_t begin, int64_t end, double value) const;
+  static float from_key(uint32_t key) {
+    const uint32_t u = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+  }
+  float at(int64_t i) const { return from_key(keys_[static_cast<size_t>(i)]); }
 
-  std::vector<float> sorted_;
+  // The sorted data as order-preserving keys of the float bits.
+  std::unique_ptr<uint32_t[]> keys_;
+  size_t size_;
   // Per block of kBlock sorted elements: its first element x0, sum(x - x0), sum((x - x0)^2).
   std::vector<double> block_x0_, block_s1_, block_s2_;
 };
