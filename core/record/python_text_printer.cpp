@@ -21,7 +21,7 @@ namespace pb = google::protobuf;
 using Cpp = pb::FieldDescriptor::CppType;
 
 // CEscape(text, as_utf8=True) on a str: str.translate with the six-entry
-// table. A byte that is not part of valid UTF-8 cannot be in a Python str;
+// table, plus NUL (below). A byte that is not part of valid UTF-8 cannot be in a Python str;
 // it is written as an octal escape, which every parser reads back as the
 // same byte.
 void append_escaped(std::string& out, const std::string& text) {
@@ -34,6 +34,10 @@ void append_escaped(std::string& out, const std::string& text) {
       case '"': out += "\\\""; ++i; continue;
       case '\'': out += "\\'"; ++i; continue;
       case '\\': out += "\\\\"; ++i; continue;
+      // Python writes a NUL as it is, but libprotobuf's tokenizer takes it
+      // for the end of the text: written as an escape so that the record
+      // reads back (a layer name holding NUL is the only case).
+      case '\0': out += "\\000"; ++i; continue;
       default: break;
     }
     std::uint32_t cp = 0;

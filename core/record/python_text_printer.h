@@ -17,7 +17,8 @@ namespace openamct {
 // spaces per level, every line ending in '\n'; an empty message is "".
 // Floats: protobuf_float_repr; strings: '"', '\'', '\\', '\n', '\r', '\t'
 // escaped, everything else (non-ASCII included) kept as it is, except bytes
-// that are not UTF-8, written as octal escapes.
+// that are not UTF-8 and NUL (which libprotobuf could not read back; Python
+// writes it raw), written as octal escapes.
 std::string python_text_format(const google::protobuf::Message& message);
 
 }  // namespace openamct

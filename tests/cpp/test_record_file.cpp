@@ -166,6 +166,15 @@ TEST(RecordText, BytesThatAreNotUtf8BecomeOctalEscapesAndReadBack) {
   EXPECT_EQ(parse_record_text(text, "r.txt"), content);
 }
 
+TEST(RecordText, NulInAKeyIsEscapedSoThatItReadsBack) {
+  // Python writes NUL raw; libprotobuf's tokenizer would stop there.
+  RecordContent content;
+  content.find_or_append(std::string("a\0b", 3));
+  const std::string text = to_record_text(content);
+  EXPECT_NE(text.find("key: \"a\\000b\""), std::string::npos) << text;
+  EXPECT_EQ(parse_record_text(text, "r.txt"), content);
+}
+
 TEST(RecordText, FindOrAppendKeepsFileOrder) {
   RecordContent content;
   content.find_or_append("b").scale_w = {1.0f};

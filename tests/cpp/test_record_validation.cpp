@@ -2,12 +2,19 @@
 // named test per rule, over a record and a plain list of graph layers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "openamct/errors.h"
 #include "openamct/log.h"
+#include "record/record_file.h"
 #include "record/record_validation.h"
 
 namespace openamct {
@@ -174,6 +181,66 @@ TEST_F(RecordCheck, BalanceFactorLengthAndRange) {
   r.tensor_balance_factor = {1.0f};
   EXPECT_EQ(error_of(r).first, ErrorKind::kRuntime);
   EXPECT_EQ(error_of(r).second.rfind("tensor_balance_factor is not support", 0), 0u);
+}
+
+// ---- every record of the kit against its modified ONNX graph --------------------------
+
+// The graph's layers as the ONNX passes will list them, from the kit's
+// summary of modified.onnx: quantisable ops and their input channels.
+std::vector<RecordGraphLayer> graph_from_summary(const std::string& path) {
+  std::ifstream in(path);
+  const nlohmann::json summary = nlohmann::json::parse(in);
+  std::map<std::string, std::vector<int64_t>> dims;
+  for (const auto& init : summary["initializers"])
+    dims[init["name"].get<std::string>()] = init["dims"].get<std::vector<int64_t>>();
+  std::vector<RecordGraphLayer> out;
+  for (const auto& node : summary["nodes"]) {
+    RecordGraphLayer l;
+    l.name = node["name"].get<std::string>();
+    const std::string op = node["op"].get<std::string>();
+    const nlohmann::json attrs = node.value("attrs", nlohmann::json::object());
+    const auto& inputs = node["inputs"];
+    const std::vector<int64_t> w =
+        inputs.size() > 1 && dims.count(inputs[1].get<std::string>())
+            ? dims[inputs[1].get<std::string>()]
+            : std::vector<int64_t>{};
+    l.quantizable = op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul" ||
+                    op == "AveragePool";
+    l.is_avg_pool = op == "AveragePool";
+    if (op == "Conv" && w.size() > 1) l.input_channels = w[1] * attrs.value("group", 1);
+    if ((op == "ConvTranspose" || op == "MatMul") && !w.empty()) l.input_channels = w[0];
+    if (op == "Gemm" && w.size() == 2) l.input_channels = w[attrs.value("transB", 0) ? 1 : 0];
+    out.push_back(l);
+  }
+  return out;
+}
+
+TEST_F(RecordCheck, EveryKitRecordPassesAgainstItsModifiedOnnxGraph) {
+  namespace fs = std::filesystem;
+  const fs::path e2e = fs::path(OPENAMCT_SOURCE_DIR) / ".." / "shared" / "calibration" / "e2e";
+  std::error_code ec;
+  int records = 0;
+  for (const auto& dir : fs::directory_iterator(e2e, ec)) {
+    const fs::path summary = dir.path() / "modified.onnx_summary.json";
+    if (!fs::exists(summary)) continue;
+    SCOPED_TRACE(dir.path().string());
+    const std::vector<RecordGraphLayer> g = graph_from_summary(summary.string());
+    const RecordContent final_record = read_record_file((dir.path() / "record.txt").string());
+    const auto checked = check_record(final_record, g, "m.onnx", "record.txt");
+    ASSERT_EQ(checked.size(), final_record.layers.size());
+    for (const auto& c : checked) EXPECT_TRUE(c.has_quant_params) << c.record->key;
+    ++records;
+    const fs::path preprocess = dir.path() / "record_after_preprocess.txt";
+    if (fs::exists(preprocess)) {
+      const RecordContent factors = read_record_file(preprocess.string());
+      for (const auto& c : check_record(factors, g, "m.onnx", "r.txt"))
+        EXPECT_FALSE(c.has_quant_params) << c.record->key;  // tensor_balance_factor only
+      ++records;
+    }
+  }
+  if (records == 0) GTEST_SKIP() << "the calibration kit is not next to the source tree";
+  EXPECT_EQ(records, 20);
+  EXPECT_TRUE(warnings.empty());
 }
 
 }  // namespace
