@@ -13,6 +13,8 @@ namespace {
 
 const char kCreateQuantConfig[] = "create-quant-config";
 const char kLayers[] = "layers";
+const char kCheckConfig[] = "check-config";
+const char kSaveModel[] = "save-model";
 
 struct OptionSpec {
   std::string name;        // "--model"
@@ -78,6 +80,42 @@ std::string layers_help() {
       << "  -h, --help                show this help\n"
          "\n"
          "exit status: 0 printed, 1 the model was rejected, 2 bad usage\n";
+  return out.str();
+}
+
+std::string save_model_help() {
+  return "usage: openamct save-model --modified M.onnx --record R.txt -o SAVE_PATH\n"
+         "\n"
+         "Writes SAVE_PATH_deploy_model.onnx and SAVE_PATH_fake_quant_model.onnx from\n"
+         "the modified ONNX and the record file of a finished calibration, as\n"
+         "amct_pytorch.save_model does (no model and no Python needed).\n"
+         "\n"
+         "options:\n"
+         "  --modified FILE           the modified ONNX file quantize_model wrote\n"
+         "  --record FILE             the record file after the calibration forwards\n"
+         "  -o, --output SAVE_PATH    folder and file-name prefix of the two models\n"
+         "                            ('out/quant' -> out/quant_deploy_model.onnx);\n"
+         "                            a value ending in '/' is a folder without prefix\n";
+}
+
+std::string check_config_help() {
+  std::ostringstream out;
+  out << "usage: openamct check-config --model M.pt --input-shape SHAPE [--input-shape SHAPE]...\n"
+         "           --config config.json\n"
+         "\n"
+         "Runs the TorchScript model once on random inputs and reads the config (maybe\n"
+         "edited by hand) as quantize_model reads it: prints the layers it calibrates, or\n"
+         "the error quantize_model would raise. Writes nothing.\n"
+         "\n"
+         "options:\n"
+         "  --model M.pt              a TorchScript file (torch.jit.save of a traced or\n"
+         "                            scripted model)\n"
+      << kInputShapeHelp
+      << "  --config FILE             the JSON config to check\n"
+         "  -h, --help                show this help\n"
+         "\n"
+         "exit status: 0 valid, 1 the config, the model or an argument was rejected,\n"
+         "2 bad usage\n";
   return out.str();
 }
 
@@ -204,6 +242,39 @@ Invocation parse_layers(const std::vector<std::string>& args) {
   return inv;
 }
 
+Invocation parse_check_config(const std::vector<std::string>& args) {
+  const std::string command = std::string("openamct ") + kCheckConfig;
+  const std::vector<OptionSpec> specs = {
+      {"--model", "", false}, {"--input-shape", "", true}, {"--config", "", false}};
+  Invocation inv;
+  OptionValues values;
+  if (!parse_options(command, specs, args, values)) {
+    inv.help_text = check_config_help();
+    return inv;
+  }
+  inv.kind = Invocation::Kind::kCheckConfig;
+  inv.check_config.model = model_arguments(command, values);
+  inv.check_config.config = required(command, values, "--config");
+  return inv;
+}
+
+Invocation parse_save_model(const std::vector<std::string>& args) {
+  const std::string command = std::string("openamct ") + kSaveModel;
+  const std::vector<OptionSpec> specs = {
+      {"--modified", "", false}, {"--record", "", false}, {"--output", "-o", false}};
+  Invocation inv;
+  OptionValues values;
+  if (!parse_options(command, specs, args, values)) {
+    inv.help_text = save_model_help();
+    return inv;
+  }
+  inv.kind = Invocation::Kind::kSaveModel;
+  inv.save_model.modified = required(command, values, "--modified");
+  inv.save_model.record = required(command, values, "--record");
+  inv.save_model.output = required(command, values, "--output");
+  return inv;
+}
+
 }  // namespace
 
 std::vector<int64_t> parse_shape(const std::string& text) {
@@ -233,6 +304,10 @@ std::string main_help() {
          "  create-quant-config   run the model once and write its config (JSON)\n"
          "  layers                run the model once and print every layer of a\n"
          "                        quantizable type with its verdict\n"
+         "  check-config          check a (hand-edited) config against the model, as\n"
+         "                        quantize_model reads it\n"
+         "  save-model            write the deploy and fake-quant ONNX models from the\n"
+         "                        modified ONNX and the record file\n"
          "\n"
          "Run 'openamct <command> --help' for the options of a command.\n";
 }
@@ -249,8 +324,11 @@ Invocation parse_command_line(int argc, const char* const* argv) {
   }
   if (command == kCreateQuantConfig) return parse_create_quant_config(args);
   if (command == kLayers) return parse_layers(args);
+  if (command == kCheckConfig) return parse_check_config(args);
+  if (command == kSaveModel) return parse_save_model(args);
   throw UsageError("openamct", "unknown command '" + command + "'; the commands are " +
-                                   kCreateQuantConfig + " and " + kLayers);
+                                   kCreateQuantConfig + ", " + kLayers + ", " + kCheckConfig +
+                                   " and " + kSaveModel);
 }
 
 }  // namespace cli

@@ -40,12 +40,25 @@ struct LayersArguments {
   ModelArguments model;
 };
 
+struct CheckConfigArguments {
+  ModelArguments model;
+  std::string config;  // --config
+};
+
+struct SaveModelArguments {
+  std::string modified;  // --modified
+  std::string record;    // --record
+  std::string output;    // -o / --output: save_path (folder and prefix)
+};
+
 struct Invocation {
-  enum class Kind { kHelp, kCreateQuantConfig, kLayers };
+  enum class Kind { kHelp, kCreateQuantConfig, kLayers, kCheckConfig, kSaveModel };
   Kind kind = Kind::kHelp;
   std::string help_text;  // for kHelp
   CreateQuantConfigArguments create_quant_config;
   LayersArguments layers;
+  CheckConfigArguments check_config;
+  SaveModelArguments save_model;
 };
 
 // Parses argv; throws UsageError.

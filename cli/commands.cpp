@@ -52,5 +52,10 @@ std::vector<LayerReport> run_layers(const LayersArguments& args) {
   return inspect_layers(model, random_inputs(args.model.input_shapes));
 }
 
+ConfigCheckSummary run_check_config(const CheckConfigArguments& args) {
+  torch::jit::Module model = load_model(args.model.model_path);
+  return check_config(args.config, model, random_inputs(args.model.input_shapes));
+}
+
 }  // namespace cli
 }  // namespace openamct

@@ -20,6 +20,7 @@ class ModelLoadError : public std::runtime_error {
 // Both throw openamct::Error from the API and ModelLoadError.
 void run_create_quant_config(const CreateQuantConfigArguments& args);
 std::vector<LayerReport> run_layers(const LayersArguments& args);
+ConfigCheckSummary run_check_config(const CheckConfigArguments& args);
 
 }  // namespace cli
 }  // namespace openamct

@@ -2,6 +2,8 @@
 //
 //   openamct create-quant-config --model resnet18.pt --input-shape 1,3,224,224 -o config.json
 //   openamct layers --model resnet18.pt --input-shape 1,3,224,224
+//   openamct check-config --model resnet18.pt --input-shape 1,3,224,224 --config q.json
+//   openamct save-model --modified m.onnx --record r.txt -o out/quant
 //
 // Exit status: 0 done, 1 the model or an argument was rejected (the message
 // names the Python exception AMCT raises), 2 bad usage.
@@ -39,6 +41,18 @@ void print_layer_table(const std::vector<LayerReport>& reports, std::ostream& ou
   }
 }
 
+void print_config_summary(const ConfigCheckSummary& summary, std::ostream& out) {
+  out << "config is valid: batch_num " << summary.batch_num << ", " << summary.layers.size()
+      << " layers to calibrate\n";
+  for (const auto& l : summary.layers) {
+    out << "  " << l.name << " (" << l.type_name << "): " << l.act_algo << " INT"
+        << l.act_num_bits << (l.asymmetric ? " asymmetric" : " symmetric") << ", " << l.wts_algo
+        << " INT" << l.wts_num_bits;
+    if (l.dmq_balancer_param) out << ", dmq_balancer_param " << *l.dmq_balancer_param;
+    out << "\n";
+  }
+}
+
 int run(int argc, const char* const* argv) {
   Invocation invocation;
   try {
@@ -60,6 +74,13 @@ int run(int argc, const char* const* argv) {
         return 0;
       case Invocation::Kind::kLayers:
         print_layer_table(run_layers(invocation.layers), std::cout);
+        return 0;
+      case Invocation::Kind::kCheckConfig:
+        print_config_summary(run_check_config(invocation.check_config), std::cout);
+        return 0;
+      case Invocation::Kind::kSaveModel:
+        save_model(invocation.save_model.modified, invocation.save_model.record,
+                   invocation.save_model.output);
         return 0;
     }
   } catch (const Error& e) {

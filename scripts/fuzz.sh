@@ -15,11 +15,18 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS=${1:-10000}
 shift || true
 BUILD=${OPENAMCT_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
-TARGETS=(simple_config json_writer)
+TARGETS=(simple_config json_writer config_reader record_text)
 
 "$ROOT/scripts/setup.sh"
-cmake -S "$ROOT/fuzz" -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+# OPENAMCT_FUZZ_ALGORITHMS=1 adds fuzz_algorithms (LibTorch; a much longer build).
+cmake -S "$ROOT/fuzz" -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ \
+  -DOPENAMCT_FUZZ_ALGORITHMS="$([ "${OPENAMCT_FUZZ_ALGORITHMS:-0}" = 1 ] && echo ON || echo OFF)" >/dev/null
 cmake --build "$BUILD" -j"${OPENAMCT_FUZZ_JOBS:-$(nproc)}"
+
+# The algorithms target exists when asked for and LibTorch was found.
+if [ "${OPENAMCT_FUZZ_ALGORITHMS:-0}" = 1 ] && [ -x "$BUILD/fuzz/fuzz_algorithms" ]; then
+  TARGETS+=(algorithms)
+fi
 
 for t in "${TARGETS[@]}"; do
   bin="$BUILD/fuzz/fuzz_$t"

@@ -30,7 +30,7 @@ export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:strict_stri
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 "$BUILD/openamct_tests" "$@"
 
-# The extension's C++ (bindings/python: the meta shadow and the static facts,
+# The extension's C++ (bindings/python: the meta shadow, the static facts and the algorithms,
 # written against CPython's C API, reference counts and all) under the same
 # sanitizers, driven by the Python tests that exercise it. Python itself is
 # not instrumented, so the sanitizer runtimes are preloaded; LeakSanitizer is
@@ -42,4 +42,4 @@ cd "$ROOT/tests/python"
 LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
   PYTHONPATH="$BUILD/python" OPENAMCT_BUILD_DIR="$BUILD" OPENAMCT_CLI="$BUILD/bin/openamct" \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-  test_capture_paths.py test_api.py test_interfaces.py test_bad_input.py
+  test_capture_paths.py test_api.py test_interfaces.py test_bad_input.py test_algorithms.py

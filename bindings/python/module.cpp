@@ -15,8 +15,11 @@
 #include <map>
 #include <string>
 
+#include "algorithms_bindings.h"
 #include "eager_source.h"
 #include "meta_shadow.h"
+#include "onnx_passes.h"
+#include "flow_bindings.h"
 #include "openamct/openamct.h"
 
 namespace py = pybind11;
@@ -70,6 +73,26 @@ py::list reports_to_list(const std::vector<openamct::LayerReport>& reports) {
     d["reason"] = r.reason;
     out.append(d);
   }
+  return out;
+}
+
+py::dict summary_to_dict(const openamct::ConfigCheckSummary& s) {
+  py::list layers;
+  for (const auto& l : s.layers) {
+    py::dict d;
+    d["name"] = l.name;
+    d["type"] = l.type_name;
+    d["act_algo"] = l.act_algo;
+    d["act_num_bits"] = l.act_num_bits;
+    d["asymmetric"] = l.asymmetric;
+    d["wts_num_bits"] = l.wts_num_bits;
+    d["wts_algo"] = l.wts_algo;
+    d["dmq_balancer_param"] = l.dmq_balancer_param;
+    layers.append(d);
+  }
+  py::dict out;
+  out["batch_num"] = s.batch_num;
+  out["layers"] = layers;
   return out;
 }
 
@@ -139,6 +162,7 @@ PYBIND11_MODULE(_C, m) {
     }
   });
 
+  openamct_py::register_algorithms(m);
   m.def("quantizable_types", &openamct::quantizable_types);
 
   // The defaults of the Python signatures and docstrings, from the one C++
@@ -198,6 +222,21 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("log_level_from_environment",
         [] { return static_cast<int>(openamct::log_level_from_environment()); });
+
+  openamct_py::register_onnx_passes(m);
+  openamct_py::register_flow(m);
+
+  m.def("check_config", [](const std::string& config_file, py::list modules,
+                           py::function run_forward) {
+    openamct_py::EagerSource source(std::move(modules), std::move(run_forward));
+    return summary_to_dict(openamct::check_config(config_file, source));
+  });
+
+  m.def("check_config_torchscript",
+        [](const std::string& config_file, torch::jit::Module module,
+           const std::vector<at::Tensor>& inputs) {
+          return summary_to_dict(openamct::check_config(config_file, module, to_ivalues(inputs)));
+        });
 
   // Route the core's log lines to Python's `logging` (logger "openamct").
   m.def("set_log_sink", [](py::object logger) {

@@ -49,6 +49,25 @@ std::string check_config_file(const std::string& config_file) {
   return resolved.string();
 }
 
+std::string check_file_name(const std::string& arg, const std::string& value) {
+  if (value.empty()) throw_value_error("empty string is an invalid value for " + arg);
+  if (value.find('\0') != std::string::npos)
+    throw_value_error(arg + " " + python_str_repr(value) +
+                      " is invalid: it contains a NUL character, which no file name can hold.");
+  struct stat st {};
+  if (value.back() == '/' || (::stat(value.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
+    throw_value_error(arg + "{" + value + "} should be a file's name but a path.");
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path resolved = fs::weakly_canonical(fs::absolute(value, ec), ec);
+  if (ec) resolved = value;
+  const std::string base = resolved.filename().string();
+  if (base.empty() || base.size() > 254)
+    throw_value_error(arg + "'s name{" + base +
+                      "} is invalid, '/' is reserved characters, length should be less than 255.");
+  return resolved.string();
+}
+
 void check_config_definition(const std::string& config_definition) {
   if (config_definition.find('\0') != std::string::npos)
     throw_value_error("config_defination " + python_str_repr(config_definition) +

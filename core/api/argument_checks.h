@@ -22,6 +22,14 @@ void check_config_definition(const std::string& config_definition);
 // digits: QuantConfigOptions::batch_num_digits (a number beyond int64).
 void check_batch_num(int64_t batch_num, const std::string& digits = "");
 
+// The name check of a file the calibration calls read or write (spec §2.1),
+// in the reference's order: '' -> "empty string is an invalid value for
+// <arg>"; a trailing '/' (or an existing directory, D3) -> "<arg>{<value>}
+// should be a file's name but a path."; a last component of the resolved
+// path longer than 254 bytes -> "<arg>'s name{<base>} is invalid, ...".
+// Returns the resolved path (symlinks and '..' resolved).
+std::string check_file_name(const std::string& arg, const std::string& value);
+
 // A model that contains the reference's own quantization modules has been
 // quantized already.
 void check_no_amct_operations(const std::vector<ModuleEntry>& modules);

@@ -18,6 +18,12 @@ std::vector<LayerReport> inspect_layers(torch::jit::Module& model,
   return inspect_layers(source);
 }
 
+ConfigCheckSummary check_config(const std::string& config_file, torch::jit::Module& model,
+                                const std::vector<c10::IValue>& inputs) {
+  TorchScriptSource source(model, inputs);
+  return check_config(config_file, source);
+}
+
 LayerTable capture_layer_table(torch::jit::Module& model, const std::vector<c10::IValue>& inputs) {
   return TorchScriptSource(model, inputs).capture();
 }

@@ -142,4 +142,33 @@ double float32_to_python_float(float value) {
   return parsed;
 }
 
+std::string protobuf_float_repr(float value) {
+  // text_format.py: NaN prints as str(value); anything else goes through
+  // type_checkers.ToShortestFloat, which tries '{:.6g}', '{:.7g}', ... until
+  // struct.pack('<f') of the parsed double gives the same float back. The
+  // general format with a precision is correctly rounded in both Python and
+  // to_chars, and so are from_chars and the double -> float cast.
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value < 0 ? "-inf" : "inf";
+  const double wide = static_cast<double>(value);
+  for (int precision = 6; precision <= 17; ++precision) {
+    char buffer[64];
+    const std::to_chars_result written =
+        std::to_chars(buffer, buffer + sizeof(buffer), wide,
+                      std::chars_format::general, precision);
+    OPENAMCT_INTERNAL_ASSERT(written.ec == std::errc(),
+                             "to_chars failed on a finite float32 value");
+    double rounded = 0.0;
+    const std::from_chars_result read =
+        std::from_chars(buffer, written.ptr, rounded);
+    OPENAMCT_INTERNAL_ASSERT(read.ec == std::errc() && read.ptr == written.ptr,
+                             "cannot read back " +
+                                 std::string(buffer, written.ptr));
+    if (static_cast<float>(rounded) == value) return python_float_repr(rounded);
+  }
+  OPENAMCT_INTERNAL_ASSERT(false, "no decimal of 6 to 17 digits reads back as "
+                                  "the float32 value");
+  return {};
+}
+
 }  // namespace openamct

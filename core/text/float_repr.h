@@ -16,4 +16,11 @@ std::string python_float_repr(double value);
 // 0.02f -> 0.02, 0.123456789f -> 0.12345679, 1e-7f -> 1e-07.
 double float32_to_python_float(float value);
 
+// A float32 field as Python protobuf's text_format prints it (the record
+// file): str(ToShortestFloat(v)), i.e. the first of '%.6g' ... '%.9g' that
+// reads back as the same float32, then Python's repr of that double.
+// 1.0f -> "1.0", 1e-5f -> "1e-05", -0.0f -> "-0.0", the smallest denormal ->
+// "1.4013e-45" (not the shortest "1e-45": Python starts at 6 digits).
+std::string protobuf_float_repr(float value);
+
 }  // namespace openamct

@@ -2,8 +2,8 @@
 // C++ core, QuantConfigOptions, the CLI help, the Python signatures and
 // docstrings (through openamct._C.DEFAULTS) all read these. Those the
 // simple-config schema declares too (amct_config.proto) are pinned to it by
-// tests/cpp/test_defaults.cpp; the ADA and DMQ parameters, which only a
-// quant.cfg can ask for, come from the schema's defaults alone.
+// tests/cpp/test_defaults.cpp; the DMQ parameter, which only a quant.cfg can
+// ask for, comes from the schema's default alone.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +26,13 @@ inline constexpr double kSearchRangeEnd = 1.3;
 inline constexpr double kSearchStep = 0.01;
 // HFMG (act_algo "hfmg"), as the schema's HFMGQuantize.
 inline constexpr int64_t kNumOfBins = 4096;
+// AdaRound (wts_algo "ada_quantize"), as the schema's ADAquantize; the JSON
+// config reader fills them in (calibration spec §3.3).
+inline constexpr int64_t kAdaNumIteration = 10000;
+inline constexpr double kAdaRegParam = 0.01;
+inline constexpr double kAdaWarmStart = 0.2;
+inline constexpr double kAdaBetaRangeStart = 20.0;
+inline constexpr double kAdaBetaRangeEnd = 2.0;
 
 }  // namespace defaults
 }  // namespace openamct

@@ -65,10 +65,35 @@ struct LayerReport {
   std::string reason;    // one readable sentence
 };
 
+// One enabled layer of a config that check_config accepted, as the
+// calibration will run it.
+struct ConfigLayerSummary {
+  std::string name;
+  std::string type_name;
+  std::string act_algo;   // "ifmr" or "hfmg"
+  int act_num_bits = 8;
+  bool asymmetric = true;
+  int wts_num_bits = 8;
+  std::string wts_algo;   // "arq_quantize" or "ada_quantize"
+  std::optional<double> dmq_balancer_param;
+};
+
+struct ConfigCheckSummary {
+  int64_t batch_num = 1;
+  std::vector<ConfigLayerSummary> layers;  // enabled layers, module order
+};
+
 // The core entry point every interface ends in.
 void create_quant_config(const std::string& config_file, ModelSource& source,
                          const QuantConfigOptions& options = {});
 std::vector<LayerReport> inspect_layers(ModelSource& source);
+
+// Reads a (hand-edited) config as quantize_preprocess and quantize_model
+// read it, for the model `source` captures, and throws what they would throw
+// (spec §3: ValueError / TypeError naming the layer and the key, RuntimeError
+// when no layer is enabled; OSError when the file does not exist). Writes
+// nothing.
+ConfigCheckSummary check_config(const std::string& config_file, ModelSource& source);
 
 // TorchScript models (traced or scripted): the model is analysed in C++ and
 // run once on `inputs`.
@@ -77,6 +102,15 @@ void create_quant_config(const std::string& config_file, torch::jit::Module& mod
                          const QuantConfigOptions& options = {});
 std::vector<LayerReport> inspect_layers(torch::jit::Module& model,
                                         const std::vector<c10::IValue>& inputs);
+ConfigCheckSummary check_config(const std::string& config_file, torch::jit::Module& model,
+                                const std::vector<c10::IValue>& inputs);
+
+// save_model of the calibration flow (spec/calibration.md §2.4): reads the
+// modified ONNX and the record file, checks the record (§11.4) and writes
+// <save_path>_deploy_model.onnx and <save_path>_fake_quant_model.onnx.
+// Needs no model: the Python call and `openamct save-model` share it.
+void save_model(const std::string& modified_onnx_file, const std::string& record_file,
+                const std::string& save_path);
 
 // The layer table of a TorchScript model, as create_quant_config sees it
 // (for tools and for comparing producers).

@@ -10,6 +10,8 @@ they write are byte-for-byte the reference's.
 from ._log import configure_logging as _configure_logging
 from . import _C
 from ._api import create_quant_config, inspect_layers
+from ._check_config import check_config
+from ._flow import quantize_preprocess, quantize_model, save_model
 
 ConfigParseError = _C.ConfigParseError
 ConfigParseError.__doc__ = (
@@ -17,6 +19,7 @@ ConfigParseError.__doc__ = (
     "message starts with the 'line:column : problem' position.")
 
 __version__ = '0.1.0'
-__all__ = ['create_quant_config', 'inspect_layers', 'ConfigParseError']
+__all__ = ['create_quant_config', 'inspect_layers', 'check_config', 'quantize_preprocess',
+           'quantize_model', 'save_model', 'ConfigParseError']
 
 _configure_logging()

@@ -6,11 +6,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
+
+#include "text/atomic_file.h"
 
 namespace openamct {
 
@@ -50,6 +55,21 @@ class TempDir {
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A write(2) on a disk that fills up (ENOSPC) after `budget` bytes: the
+// seam of write_file_atomically and of the writers built on it.
+inline WriteCall disk_full_after(std::size_t budget) {
+  auto left = std::make_shared<std::size_t>(budget);
+  return [left](int fd, const char* data, std::size_t size) -> ssize_t {
+    if (*left == 0) {
+      errno = ENOSPC;
+      return -1;
+    }
+    const ssize_t n = ::write(fd, data, std::min(size, *left));
+    if (n > 0) *left -= static_cast<std::size_t>(n);
+    return n;
+  };
 }
 
 }  // namespace openamct

@@ -36,20 +36,6 @@ class ScopedUmask {
   mode_t saved_;
 };
 
-// A write(2) on a disk that fills up (ENOSPC) after `budget` bytes.
-WriteCall disk_full_after(std::size_t budget) {
-  auto left = std::make_shared<std::size_t>(budget);
-  return [left](int fd, const char* data, std::size_t size) -> ssize_t {
-    if (*left == 0) {
-      errno = ENOSPC;
-      return -1;
-    }
-    const ssize_t n = ::write(fd, data, std::min(size, *left));
-    if (n > 0) *left -= static_cast<std::size_t>(n);
-    return n;
-  };
-}
-
 void write_plain_file(const std::string& path, const std::string& content,
                       mode_t mode) {
   std::ofstream(path, std::ios::binary) << content;

@@ -629,5 +629,73 @@ TEST_F(BadInput, TwoProcessesWritingOneConfigLeaveOneCompleteConfig) {
   EXPECT_EQ(names_in(box / ""), (std::set<std::string>{"q.json", "one.json", "two.json"}));
 }
 
+// ---- check_config: a hand-edited config (calibration spec §3) -----------------------------
+
+// A config of small_net() with `conv` enabled, then `edit` spliced in before
+// the closing brace.
+std::string small_config(const std::string& edit = "") {
+  return "{\"version\":1,\"batch_num\":1,\"conv\":{\"quant_enable\":true,"
+         "\"activation_quant_params\":{}}" + edit + "}";
+}
+
+TEST_F(BadInput, CheckConfigOfAnotherModelNamesTheUnknownLayer) {
+  box.write("c.json", small_config(",\"layer4.1.conv2\":{\"quant_enable\":true,"
+                                   "\"activation_quant_params\":{}}"));
+  TableSource source(small_net());
+  const Outcome o = outcome_of([&] { check_config(box / "c.json", source); });
+  EXPECT_EQ(o.kind, ErrorKind::kValue);
+  EXPECT_EQ(o.message, "layer4.1.conv2 is an invalid layer name or parameter.");
+  expect_untouched(box / "", {"c.json"});
+}
+
+TEST_F(BadInput, CheckConfigLayerWithoutActivationParamsIsAValueErrorNotAKeyError) {
+  box.write("c.json", "{\"conv\":{\"quant_enable\":true}}");
+  TableSource source(small_net());
+  const Outcome o = outcome_of([&] { check_config(box / "c.json", source); });
+  EXPECT_EQ(o.kind, ErrorKind::kValue);
+  EXPECT_TRUE(starts_with(o.message, "activation_quant_params is missing in layer conv"))
+      << o.message;
+}
+
+TEST_F(BadInput, CheckConfigBadValueAndBadType) {
+  TableSource source(small_net());
+  box.write("c.json", small_config(",\"fc\":{\"quant_enable\":true,\"activation_quant_params\":"
+                                   "{\"search_range\":[1.3,0.7]}}"));
+  Outcome o = outcome_of([&] { check_config(box / "c.json", source); });
+  EXPECT_EQ(o.kind, ErrorKind::kValue);
+  EXPECT_EQ(o.message, "search_range[0] must be less than search_range[1] in layer fc");
+  box.write("c.json", small_config(",\"do_fusion\":\"yes\""));
+  o = outcome_of([&] { check_config(box / "c.json", source); });
+  EXPECT_EQ(o.kind, ErrorKind::kType);
+  EXPECT_EQ(o.message, "Type of do_fusion should be <class 'bool'>, but is <class 'str'>");
+}
+
+TEST_F(BadInput, CheckConfigFileNameErrorsComeBeforeTheModelRuns) {
+  TableSource source(small_net());
+  Outcome o = outcome_of([&] { check_config("", source); });
+  EXPECT_EQ(o.message, "empty string is an invalid value for config_file");
+  o = outcome_of([&] { check_config(box / "", source); });
+  EXPECT_EQ(o.kind, ErrorKind::kValue);
+  EXPECT_EQ(o.message, "config_file{" + (box / "") + "} should be a file's name but a path.");
+  o = outcome_of([&] { check_config(box / "missing.json", source); });
+  EXPECT_EQ(o.kind, ErrorKind::kOS);
+  EXPECT_EQ(o.message, "file (" + (box / "missing.json") + ") does not exist!");
+  EXPECT_EQ(source.captures, 0);
+  expect_untouched(box / "");
+}
+
+TEST_F(BadInput, CheckConfigThatIsNotJsonOrNotUtf8) {
+  TableSource source(small_net());
+  box.write("c.json", "{\"conv\": {\"quant_enable\": tru}}");
+  Outcome o = outcome_of([&] { check_config(box / "c.json", source); });
+  EXPECT_EQ(o.kind, ErrorKind::kValue);
+  EXPECT_EQ(o.message, "Expecting value: line 1 column 27 (char 26)");
+  box.write("c.json", std::string("{\"c\xe9\":1}"));
+  o = outcome_of([&] { check_config(box / "c.json", source); });
+  EXPECT_EQ(o.kind, ErrorKind::kValue);
+  EXPECT_TRUE(starts_with(o.message, "'utf-8' codec can't decode byte 0xe9 in position 3"))
+      << o.message;
+}
+
 }  // namespace
 }  // namespace openamct

@@ -41,6 +41,16 @@ TEST(Defaults, HfmgMatchesTheSchema) {
 }
 
 // The two the schema does not declare: spec §4.3's values.
+TEST(Defaults, AdaRoundMatchesTheSchema) {
+  const AMCTPytorchProto::ADAquantize ada;
+  EXPECT_EQ(ada.num_iteration(), defaults::kAdaNumIteration);
+  // The schema's fields are float32: the double defaults round to them.
+  EXPECT_EQ(ada.reg_param(), static_cast<float>(defaults::kAdaRegParam));
+  EXPECT_EQ(ada.warm_start(), static_cast<float>(defaults::kAdaWarmStart));
+  EXPECT_EQ(ada.beta_range_start(), static_cast<float>(defaults::kAdaBetaRangeStart));
+  EXPECT_EQ(ada.beta_range_end(), static_cast<float>(defaults::kAdaBetaRangeEnd));
+}
+
 TEST(Defaults, VersionAndNumBitsAreTheSpecs) {
   EXPECT_EQ(defaults::kVersion, 1);
   EXPECT_EQ(defaults::kNumBits, 8);

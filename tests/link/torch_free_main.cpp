@@ -1,4 +1,5 @@
-// The link check of the torch-free layers (openamct_text, openamct_config):
+// The link check of the torch-free layers (openamct_text, openamct_config,
+// openamct_record, openamct_onnx):
 // this program links their every object file and nothing of LibTorch, so a
 // call from those layers into torch or ATen is an undefined symbol and the
 // build fails. Running it checks one round trip through both layers.

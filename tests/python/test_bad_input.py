@@ -602,3 +602,62 @@ def test_two_processes_writing_one_config_leave_one_complete_config(workdir):
     assert pathlib.Path('q.json').read_bytes() in expected.values()
     json.loads(pathlib.Path('q.json').read_text())
     assert sorted(os.listdir('.')) == ['q.json', 'solo1.json', 'solo2.json']
+
+
+# ---- check_config: hand-edited configs (calibration spec §3) -----------------------------
+
+GOOD_CONFIG = {'version': 1, 'batch_num': 1, 'activation_offset': True,
+               'conv': {'quant_enable': True, 'activation_quant_params': {}},
+               'fc': {'quant_enable': False, 'activation_quant_params': {}}}
+
+
+@pytest.mark.parametrize('edit, error, message', [
+    (lambda c: c.__setitem__('layer4.1.conv2', c['conv']), ValueError,
+     'layer4.1.conv2 is an invalid layer name or parameter.'),
+    (lambda c: c['conv'].pop('activation_quant_params'), ValueError,
+     'activation_quant_params is missing in layer conv'),
+    (lambda c: c['conv']['activation_quant_params'].__setitem__('num_bits', '8'), TypeError,
+     "Type of num_bits should be <class 'int'>, but is <class 'str'> in layer conv"),
+    (lambda c: c['conv']['activation_quant_params'].__setitem__('search_step', -0.01), ValueError,
+     'The search_step must be greater than zero in layer conv'),
+    (lambda c: c['conv'].__setitem__('weight_quant_params', {'wts_algo': 'arq', 'num_bits': 8}),
+     ValueError, 'wts_algo must be arq_quantize or ada_quantize in layer conv'),
+])
+def test_check_config_on_an_edited_config(existing, edit, error, message):
+    config = json.loads(json.dumps(GOOD_CONFIG))
+    edit(config)
+    (existing / 'c.json').write_text(json.dumps(config))
+    with pytest.raises(error) as info:
+        amct.check_config('c.json', Net(), torch.randn(1, 3, 8, 8))
+    assert type(info.value) is error
+    assert str(info.value).startswith(message), str(info.value)
+    assert_untouched(existing, ['c.json'])
+
+
+def test_check_config_accepts_the_unedited_config(existing):
+    (existing / 'c.json').write_text(json.dumps(GOOD_CONFIG))
+    summary = amct.check_config(pathlib.Path('c.json'), Net(), torch.randn(1, 3, 8, 8))
+    assert [l['name'] for l in summary['layers']] == ['conv']
+    assert summary['layers'][0]['asymmetric'] is True
+    assert_untouched(existing, ['c.json'])
+
+
+def test_check_config_with_repeated_keys_names_them(existing):
+    (existing / 'c.json').write_text('{"conv": {"quant_enable": true, "quant_enable": false,'
+                                     ' "activation_quant_params": {}}}')
+    with pytest.raises(ValueError) as info:
+        amct.check_config('c.json', Net(), torch.randn(1, 3, 8, 8))
+    assert str(info.value) == ("Please delete repeated items in %s, repeated items are "
+                               "['quant_enable'] " % os.path.realpath('c.json'))
+
+
+def test_check_config_of_a_quantized_model_is_rejected_before_reading(existing):
+    class IFMR(nn.Module):  # the reference's own calibration module, by class name
+        pass
+
+    model = Net()
+    model.add_module('ifmr', IFMR())
+    (existing / 'c.json').write_text(json.dumps(GOOD_CONFIG))
+    with pytest.raises(RuntimeError, match='The model cannot be quantized for following quant '
+                                           'layers are in the model'):
+        amct.check_config('c.json', model, torch.randn(1, 3, 8, 8))

@@ -1,0 +1,96 @@
+// openamct._C's calibration-flow entry points for python/openamct/_flow.py:
+// the config read on a captured layer table, the quantize_model session, the
+// calibration and DMQ recorders, and save_model. Only conversion here; the
+// flow lives in core/flow.
+#include "flow_bindings.h"
+
+#include <pybind11/stl.h>
+#include <torch/extension.h>
+
+#include "api/argument_checks.h"
+#include "config/config_reader.h"
+#include "eager_source.h"
+#include "flow/quantize_flow.h"
+#include "openamct/openamct.h"
+#include "record/record_file.h"
+
+namespace py = pybind11;
+namespace fl = openamct::flow;
+
+namespace openamct_py {
+
+void register_flow(py::module_& m) {
+  py::class_<openamct::CalibrationSettings>(m, "CalibrationSettings")
+      .def_readonly("batch_num", &openamct::CalibrationSettings::batch_num)
+      .def_property_readonly("layers", [](const openamct::CalibrationSettings& s) {
+        py::list out;
+        for (const auto& l : s.layers) {
+          py::dict d;
+          d["name"] = l.name;
+          d["type"] = l.type_name;
+          d["dmq_balancer_param"] = l.dmq_balancer_param ? py::cast(*l.dmq_balancer_param)
+                                                          : py::none();
+          out.append(d);
+        }
+        return out;
+      });
+
+  m.def("flow_check_file_name", &openamct::check_file_name);
+
+  // Captures the layer table (as create_quant_config does) and reads the config.
+  m.def("flow_read_config", [](const std::string& config_path, py::list modules,
+                               py::function run_forward) {
+    EagerSource source(std::move(modules), std::move(run_forward));
+    openamct::check_no_amct_operations(source.modules());
+    return openamct::read_calibration_config_file(config_path, source.capture());
+  });
+
+  m.def("flow_write_empty_record", [](const std::string& path) {
+    openamct::write_record_file(path, openamct::RecordContent{}, true);
+  });
+
+  py::class_<fl::CalibrationRecorder, std::shared_ptr<fl::CalibrationRecorder>>(
+      m, "CalibrationRecorder")
+      .def("add_batch", &fl::CalibrationRecorder::add_batch)
+      .def_property_readonly("complete", &fl::CalibrationRecorder::complete)
+      .def_property_readonly("kept_bytes", &fl::CalibrationRecorder::kept_bytes);
+
+  py::class_<fl::DmqRecorder, std::shared_ptr<fl::DmqRecorder>>(m, "DmqRecorder")
+      .def(py::init<std::vector<std::string>, std::vector<std::string>, std::vector<double>,
+                    std::string>())
+      .def("add_batch", &fl::DmqRecorder::add_batch)
+      .def_property_readonly("written", &fl::DmqRecorder::written);
+
+  py::class_<fl::QuantizeModelFlow>(m, "QuantizeModelFlow")
+      .def(py::init([](const openamct::CalibrationSettings& s, py::bytes exported,
+                       const std::string& record_path, bool read_dmq_record) {
+        return new fl::QuantizeModelFlow(s, std::string(exported), record_path, read_dmq_record);
+      }))
+      .def("fusion_candidates", [](const fl::QuantizeModelFlow& f) {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const auto& p : f.fusion_candidates()) out.emplace_back(p.conv, p.bn);
+        return out;
+      })
+      .def("fuse", [](fl::QuantizeModelFlow& f, const std::string& conv, const std::string& bn,
+                      const at::Tensor& w, std::optional<at::Tensor> b, const at::Tensor& bn_w,
+                      const at::Tensor& bn_b, const at::Tensor& mean, const at::Tensor& var,
+                      double eps, bool training, bool fusable_kind) -> py::object {
+        fl::BatchNormFacts facts{bn_w, bn_b, mean, var, eps, training, fusable_kind};
+        auto r = f.fuse({conv, bn}, w, b, facts);
+        if (!r) return py::none();
+        return py::make_tuple(r->weight, r->bias);
+      })
+      .def("weight_pass", [](fl::QuantizeModelFlow& f, const std::string& layer,
+                             std::optional<at::Tensor> w, int64_t groups) -> py::object {
+        at::Tensor r = f.weight_pass(layer, w ? *w : at::Tensor(), groups);
+        if (!r.defined()) return py::none();
+        return py::cast(r);
+      })
+      .def("balance_factor", &fl::QuantizeModelFlow::balance_factor)
+      .def("write", &fl::QuantizeModelFlow::write)
+      .def("recorder", &fl::QuantizeModelFlow::recorder);
+
+  m.def("save_model", &openamct::save_model);
+}
+
+}  // namespace openamct_py

@@ -1,0 +1,87 @@
+// See histogram.h. Every float expression mirrors one torch/Python operation
+// of the reference, in its order, in float32.
+#include "histogram.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "numeric.h"
+
+namespace openamct::algorithms::detail {
+
+namespace {
+
+constexpr int64_t kFloatCountLimit = int64_t{1} << 24;  // float32 += 1 stops here
+constexpr double kPyFltEpsilon = 1.192092896e-7;
+
+// Python's math.isclose(a, b, abs_tol=FLT_EPSILON) with rel_tol 1e-9, on doubles.
+bool isclose(double a, double b) {
+  if (a == b) return true;
+  const double diff = std::fabs(a - b);
+  return diff <= std::max(1e-9 * std::max(std::fabs(a), std::fabs(b)), kPyFltEpsilon);
+}
+
+}  // namespace
+
+std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, float hi) {
+  double left_d = lo, right_d = hi;
+  if (left_d == right_d) {  // histc widens an empty range in double
+    left_d -= 1.0;
+    right_d += 1.0;
+  }
+  const float left = static_cast<float>(left_d), right = static_cast<float>(right_d);
+  const float width = right - left;
+  const float bins = static_cast<float>(nbins);
+  const float last = bins - 1.0f;
+  // Slot nbins collects what lies outside [left, right]. The bin indices of a
+  // chunk are computed first (a loop the compiler vectorises: the division
+  // stays a true float32 division), then counted.
+  std::vector<int64_t> counts(static_cast<size_t>(nbins) + 1, 0);
+  constexpr int64_t kChunk = 1024;
+  int32_t pos[kChunk];
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t m = std::min(kChunk, n - start);
+    const float* p = x + start;
+    for (int64_t j = 0; j < m; ++j) {
+      const float v = p[j];
+      const float t0 = (v - left) * bins / width;
+      const float t = t0 >= 0.0f ? std::min(t0, last) : 0.0f;  // NaN (infinite range) -> 0
+      const bool inside = v >= left && v <= right;
+      pos[j] = inside ? static_cast<int32_t>(t) : static_cast<int32_t>(nbins);
+    }
+    for (int64_t j = 0; j < m; ++j) ++counts[static_cast<size_t>(pos[j])];
+  }
+  counts.pop_back();
+  for (auto& c : counts) c = std::min(c, kFloatCountLimit);
+  return counts;
+}
+
+void merge_histogram(const std::vector<int64_t>& old, float lo, float hi,
+                     std::vector<int64_t>& merged, float new_lo, float new_hi) {
+  const int64_t nbins = static_cast<int64_t>(old.size());
+  if (isclose(new_lo, lo) && isclose(new_hi, hi)) {
+    for (int64_t i = 0; i < nbins; ++i) merged[i] += old[i];
+    return;
+  }
+  const float bins = static_cast<float>(nbins);
+  const float width = (hi - lo) / bins;
+  const float merged_width = (new_hi - new_lo) / bins;
+  for (int64_t i = 0; i < nbins; ++i) {
+    const int64_t count = old[i];
+    const float lower = lo + static_cast<float>(i) * width;
+    const float upper = lo + static_cast<float>(i + 1) * width;
+    const int64_t idx_low = trunc_index(floor_divide(lower - new_lo, merged_width), 0, nbins - 1);
+    const int64_t idx_high = trunc_index(floor_divide(upper - new_lo, merged_width), 0, nbins - 1);
+    if (idx_low == idx_high) {
+      merged[idx_low] += count;
+      continue;
+    }
+    const float low_upper = new_lo + static_cast<float>(idx_low + 1) * merged_width;
+    const float share = (low_upper - lower) / (upper - lower);
+    const int64_t count_low = trunc_index(static_cast<float>(count) * share, 0, count);
+    merged[idx_low] += count_low;
+    merged[idx_high] += count - count_low;
+  }
+}
+
+}  // namespace openamct::algorithms::detail

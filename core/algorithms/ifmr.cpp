@@ -1,0 +1,208 @@
+// IFMR (spec §6): percentile extremes forced to contain 0, then a search of
+// the upper clip bound over torch.arange ratios for the smallest MSE of
+// round-to-grid(clamp(x)) against x; the first minimum wins.
+//
+// Speed: instead of one pass over all kept data per candidate (the
+// reference), the data is radix-sorted once and every candidate's loss is
+// computed from the sorted data in O(cells + n / 64) (sorted_losses.h), in
+// double. Only the candidates within a relative kTieTolerance of the best are
+// then re-evaluated exactly as the reference does (torch clamp/round/mse_loss
+// over the data in call order), so the chosen index is bit-identical.
+//
+// Memory: the kept data (4 bytes per element of batches 1..batch_num: the
+// loss runs over every element, in order); while finalising, a sorted copy
+// (4 B/element; the radix sort's two 4 B/element key buffers are freed before
+// the search) and 24 bytes per 64 elements of block moments.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "activation_result.h"
+#include "numeric.h"
+#include "openamct/algorithms.h"
+#include "openamct/errors.h"
+#include "sorted_losses.h"
+
+namespace openamct::algorithms {
+
+namespace {
+
+// The reference's FLT_EPSILON as a Python float (its percentile test is in double).
+constexpr double kPyFltEpsilon = 1.192092896e-7;
+// Relative gap below which two candidates are re-evaluated exactly. The
+// double estimate differs from torch's float32 result by the per-element
+// float32 roundings (< 2^-23 relative) and torch's cascade summation error
+// (~1e-6 relative at worst for 1e8 elements); 4e-5 leaves a wide margin.
+constexpr double kTieTolerance = 4e-5;
+// Absolute slack (mean-loss units) for float32 underflow of tiny per-element terms.
+constexpr double kTieAbsolute = 1e-40;
+// Above this magnitude a float32 term or sum could overflow to inf, where the
+// reference ties at inf: evaluate every candidate exactly instead.
+constexpr float kExactOnlyMagnitude = 1e18f;
+
+int64_t percentile_rank(double p, int64_t n) {
+  if (1.0 - p < kPyFltEpsilon) return 1;
+  return n - static_cast<int64_t>(p * static_cast<double>(n));
+}
+
+void check_options(const IfmrOptions& o) {
+  detail::check_num_bits("ifmr", o.num_bits, {4, 8, 16});
+  auto check_p = [](const char* name, double p) {
+    if (!(p >= 0.0 && p <= 1.0))
+      throw_value_error(std::string("ifmr: ") + name + " " + detail::py_float(p) +
+                        " is out of range, it must be in [0, 1]");
+  };
+  check_p("max_percentile", o.max_percentile);
+  check_p("min_percentile", o.min_percentile);
+  if (!(std::isfinite(o.search_start) && std::isfinite(o.search_end) &&
+        std::isfinite(o.search_step) && o.search_step > 0.0 && o.search_end > o.search_start))
+    throw_value_error("ifmr: the search range [" + detail::py_float(o.search_start) + ", " +
+                      detail::py_float(o.search_end) + ") with step " +
+                      detail::py_float(o.search_step) +
+                      " is empty; use search_start < search_end and search_step > 0");
+  if ((o.search_end - o.search_start) / o.search_step > 1e6)
+    throw_value_error("ifmr: the search range [" + detail::py_float(o.search_start) + ", " +
+                      detail::py_float(o.search_end) + ") with step " +
+                      detail::py_float(o.search_step) +
+                      " has more than 1000000 candidates; use a larger search_step");
+  if (o.batch_num < 1)
+    throw_value_error("ifmr: batch_num " + std::to_string(o.batch_num) + " must be at least 1");
+}
+
+// The reference's loss of one candidate: torch ops over the data in order.
+float exact_loss(const at::Tensor& x, const detail::GridCandidate& c) {
+  const auto opts = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor lo = at::scalar_tensor(c.lo, opts), hi = at::scalar_tensor(c.hi, opts),
+                   s = at::scalar_tensor(c.scale, opts);
+  const at::Tensor q = at::round(at::clamp(x, lo, hi) / s) * s;
+  return at::mse_loss(q, x).item<float>();
+}
+
+ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
+  const int64_t n = static_cast<int64_t>(data.size());
+  std::vector<detail::GridCandidate> cands;
+  float min0 = 0.0f;
+  std::vector<double> approx;
+  bool exact_only = false;
+  {
+    detail::SortedLosses sorted(data);
+    float max0 = sorted.kth_largest(percentile_rank(o.max_percentile, n));
+    min0 = sorted.kth_smallest(percentile_rank(o.min_percentile, n));
+    max0 = max0 > 0.0f ? max0 : 0.0f;  // Python max(tensor(0.), v)
+    min0 = min0 < 0.0f ? min0 : 0.0f;
+
+    const std::vector<float> ratios =
+        detail::arange_f32(o.search_start, o.search_end, o.search_step);
+    float bound = max0;
+    float divisor = static_cast<float>((int64_t{1} << o.num_bits) - 1);
+    if (!o.with_offset) {
+      const bool negative = std::fabs(max0) < std::fabs(min0);
+      bound = std::fabs(min0) > std::fabs(max0) ? std::fabs(min0) : std::fabs(max0);
+      divisor = static_cast<float>((int64_t{1} << (o.num_bits - 1)) - 1 + (negative ? 1 : 0));
+    }
+    for (float r : ratios) {
+      const float c = r * bound;
+      float s = o.with_offset ? (c - min0) / divisor : c / divisor;
+      if (s < kFltEpsilon) s = 1.0f;
+      if (!std::isfinite(s) || !std::isfinite(1.0f / s))  // the reference's process_scale check
+        throw_runtime_error("Param scale has invalid value inf, nan or zeros!");
+      cands.push_back({o.with_offset ? min0 : -c, c, s});
+    }
+    exact_only = sorted.max_abs() > kExactOnlyMagnitude;
+    if (!exact_only) {
+      approx.reserve(cands.size());
+      for (const auto& c : cands) approx.push_back(sorted.mean_squared_error(c));
+    }
+  }  // the sorted copy is freed here
+
+  const at::Tensor x = at::from_blob(data.data(), {n}, at::TensorOptions().dtype(at::kFloat));
+  size_t best = 0;
+  if (exact_only) {
+    float best_loss = std::numeric_limits<float>::quiet_NaN();
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const float l = exact_loss(x, cands[i]);
+      if (i == 0 || l < best_loss || (std::isnan(l) && !std::isnan(best_loss))) {
+        best = i;
+        best_loss = l;
+        if (std::isnan(l)) break;  // torch.argmin takes the first NaN
+      }
+    }
+  } else {
+    const double min_approx = *std::min_element(approx.begin(), approx.end());
+    // Candidates that may tie with the best under float32 arithmetic.
+    std::vector<size_t> close;
+    size_t last = approx.size();
+    if (min_approx == 0.0) {
+      // An exact zero in double means every term is zero: torch's loss is 0
+      // too. Only earlier near-zero candidates can still come first.
+      last = static_cast<size_t>(std::find(approx.begin(), approx.end(), 0.0) - approx.begin());
+    }
+    const double limit = min_approx * (1.0 + kTieTolerance) + kTieAbsolute;
+    for (size_t i = 0; i < last; ++i)
+      if (approx[i] <= limit) close.push_back(i);
+    if (last < approx.size()) close.push_back(last);
+    if (close.size() == 1) {
+      best = close[0];
+    } else {
+      float best_loss = 0.0f;
+      bool have = false;
+      for (size_t i : close) {
+        const float l = (i == last && min_approx == 0.0) ? 0.0f : exact_loss(x, cands[i]);
+        if (!have || l < best_loss) {
+          best = i;
+          best_loss = l;
+          have = true;
+        }
+        if (l == 0.0f) break;  // nothing later can be smaller
+      }
+    }
+  }
+
+  const float scale = cands[best].scale;
+  float offset = 0.0f;
+  if (o.with_offset)
+    offset = -detail::rne(min0 / scale) - static_cast<float>(int64_t{1} << (o.num_bits - 1));
+  return detail::make_activation_quant(scale, offset, o.num_bits);
+}
+
+}  // namespace
+
+IfmrCalibrator::IfmrCalibrator(const IfmrOptions& options) : options_(options) {
+  check_options(options_);
+}
+
+std::optional<ActivationQuant> IfmrCalibrator::add_batch(const at::Tensor& batch) {
+  if (result_) return std::nullopt;  // later batches change nothing
+  if (!batch.defined()) throw_value_error("ifmr: the batch is undefined");
+  detail::check_quant_dtype(batch, "activation");
+  if (batch.numel() == 0)
+    throw_value_error("ifmr: batch " + std::to_string(seen_ + 1) +
+                      " is empty; every calibration batch needs at least one element");
+  const at::Tensor x = detail::as_float32(batch);
+  // Equal batches are the rule: reserve for all of them (up to 1 GiB) at once.
+  if (seen_ == 0)
+    data_.reserve(static_cast<size_t>(std::min(
+        static_cast<double>(x.numel()) * static_cast<double>(options_.batch_num), 268435456.0)));
+  // The NaN/Inf check without a temporary tensor; a bad batch leaves nothing behind.
+  const float* p = x.data_ptr<float>();
+  bool finite = true;
+  for (int64_t i = 0; i < x.numel(); ++i) finite &= std::isfinite(p[i]);
+  if (!finite) detail::throw_invalid_value("activation");
+  data_.insert(data_.end(), p, p + x.numel());
+  if (++seen_ < options_.batch_num) return std::nullopt;
+  result_ = ifmr_search(data_, options_);
+  std::vector<float>().swap(data_);  // nothing is needed any more
+  return result_;
+}
+
+ActivationQuant ifmr(const std::vector<at::Tensor>& batches, IfmrOptions options) {
+  if (batches.empty())
+    throw_value_error("ifmr: batches is empty; pass a list of at least one batch");
+  options.batch_num = static_cast<int64_t>(batches.size());
+  IfmrCalibrator cal(options);
+  std::optional<ActivationQuant> r;
+  for (const auto& b : batches) r = cal.add_batch(b);
+  return *r;
+}
+
+}  // namespace openamct::algorithms

@@ -1,0 +1,82 @@
+// The input checks shared by every algorithm and the small helpers of
+// numeric.h that are not inline.
+#include "numeric.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+#include <sstream>
+
+#include "openamct/errors.h"
+
+namespace openamct::algorithms::detail {
+
+std::string torch_dtype_name(at::ScalarType t) {
+  // Python's repr of the dtype, as the reference's messages print it.
+  static const std::pair<at::ScalarType, const char*> kNames[] = {
+      {at::kFloat, "torch.float32"}, {at::kHalf, "torch.float16"},
+      {at::kDouble, "torch.float64"}, {at::kBFloat16, "torch.bfloat16"},
+      {at::kByte, "torch.uint8"},     {at::kChar, "torch.int8"},
+      {at::kShort, "torch.int16"},    {at::kInt, "torch.int32"},
+      {at::kLong, "torch.int64"},     {at::kBool, "torch.bool"},
+  };
+  for (const auto& [type, name] : kNames)
+    if (type == t) return name;
+  return std::string("torch.") + c10::toString(t);
+}
+
+void check_quant_data(const at::Tensor& t, const char* what) {
+  if (!t.defined()) throw_value_error(std::string("the ") + what + " tensor is undefined");
+  if (t.scalar_type() != at::kFloat && t.scalar_type() != at::kHalf) {
+    throw_type_error(std::string("Only ") + what +
+                     " with dtype 'torch.float32' and 'torch.float16' is supported to be "
+                     "quantized, but got " + torch_dtype_name(t.scalar_type()) + ".");
+  }
+  if (!t.device().is_cpu())
+    throw_value_error(std::string("the ") + what + " tensor must be on the CPU, got " +
+                      t.device().str());
+  if (t.numel() == 0) return;
+  if (!at::isfinite(t).all().item<bool>()) throw_invalid_value(what);
+}
+
+void check_quant_dtype(const at::Tensor& t, const char* what) {
+  at::Tensor empty = at::empty({0}, t.options());
+  check_quant_data(empty, what);
+}
+
+void throw_invalid_value(const char* what) {
+  throw_runtime_error(std::string("The ") + what + " to be quantized has invalid value inf or nan!");
+}
+
+at::Tensor as_float32(const at::Tensor& t) {
+  return t.to(at::kFloat).contiguous();
+}
+
+void check_num_bits(const char* func, int64_t num_bits, const std::vector<int64_t>& allowed) {
+  for (int64_t b : allowed)
+    if (b == num_bits) return;
+  std::ostringstream m;
+  m << func << ": num_bits " << num_bits << " is not supported, use one of ";
+  for (size_t i = 0; i < allowed.size(); ++i) m << (i ? ", " : "") << allowed[i];
+  throw_value_error(m.str());
+}
+
+std::vector<float> arange_f32(double start, double end, double step) {
+  // torch's own arange, so the candidates are the reference's on this machine
+  // (its vectorised path rounds a base to float32 first, not start + i * step).
+  at::Tensor r = at::arange(start, end, step, at::TensorOptions().dtype(at::kFloat));
+  return std::vector<float>(r.data_ptr<float>(), r.data_ptr<float>() + r.numel());
+}
+
+std::string py_float(double v) {
+  char buf[64];
+  for (int prec = 1; prec <= 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  std::string s(buf);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+}  // namespace openamct::algorithms::detail

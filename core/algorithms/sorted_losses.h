@@ -1,0 +1,55 @@
+// IFMR's fast loss: the data sorted once, then the squared error of any
+// clamp-round-to-grid quantiser in O(grid cells + elements / block) instead of
+// a pass over every element. The result is double-precision arithmetic on
+// the exact per-element float32 quantised values: close to, not bit-equal
+// with, torch's float32 mse_loss; ifmr.cpp re-evaluates near ties with torch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace openamct::algorithms::detail {
+
+// One IFMR candidate: quantised value of x is round(clamp(x, lo, hi) / scale) * scale.
+struct GridCandidate {
+  float lo;
+  float hi;
+  float scale;
+};
+
+class SortedLosses {
+ public:
+  // Sorts a copy of data (radix sort, O(n)); keeps it and per-block moments.
+  explicit SortedLosses(const std::vector<float>& data);
+
+  // k-th smallest (k >= 1) and k-th largest element.
+  float kth_smallest(int64_t k) const { return at(k - 1); }
+  float kth_largest(int64_t k) const { return at(static_cast<int64_t>(size_) - k); }
+  float max_abs() const;
+
+  // mean((q(x) - x)^2) over all elements, in double.
+  double mean_squared_error(const GridCandidate& c) const;
+
+  size_t bytes() const;
+
+ private:
+  double range_squared_error(int64_t begin, int64_t end, double value) const;
+  static float from_key(uint32_t key) {
+    const uint32_t u = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+  }
+  float at(int64_t i) const { return from_key(keys_[static_cast<size_t>(i)]); }
+
+  // The sorted data as order-preserving keys of the float bits.
+  std::unique_ptr<uint32_t[]> keys_;
+  size_t size_;
+  // Per block of kBlock sorted elements: its first element x0, sum(x - x0), sum((x - x0)^2).
+  std::vector<double> block_x0_, block_s1_, block_s2_;
+};
+
+}  // namespace openamct::algorithms::detail

@@ -1,0 +1,141 @@
+// Graph facts and initializer writes of the calibration flow (flow_graph.h).
+#include "flow/flow_graph.h"
+
+#include <cstring>
+#include <map>
+
+#include "onnx/onnx_graph.h"
+#include "openamct/errors.h"
+
+namespace openamct {
+namespace flow {
+namespace {
+
+using onnx_passes::find_consumers;
+using onnx_passes::find_initializer;
+using onnx_passes::find_node;
+using onnx_passes::find_producer;
+using onnx_passes::is_graph_output;
+
+// "<m>.sub_module.<param>" or "<m>.<param>" -> "<m>"; "" when neither.
+std::string module_of(const std::string& initializer, const std::string& param) {
+  for (const std::string suffix : {".sub_module." + param, "." + param}) {
+    if (initializer.size() > suffix.size() &&
+        initializer.compare(initializer.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return initializer.substr(0, initializer.size() - suffix.size());
+  }
+  return "";
+}
+
+// Quantisable ONNX ops (§11.4) and how their input channels follow from the
+// weight initializer's dims.
+enum class ChannelRule { kConv, kDim0, kGemm, kNone };
+const std::map<std::string, ChannelRule>& quantisable_ops() {
+  static const std::map<std::string, ChannelRule> table = {
+      {"Conv", ChannelRule::kConv},   {"ConvTranspose", ChannelRule::kDim0},
+      {"MatMul", ChannelRule::kDim0}, {"Gemm", ChannelRule::kGemm},
+      {"AveragePool", ChannelRule::kNone}, {"LSTM", ChannelRule::kNone},
+      {"GRU", ChannelRule::kNone},
+  };
+  return table;
+}
+
+onnx::TensorProto tensor_proto(const std::string& name, const at::Tensor& value) {
+  const at::Tensor v = value.detach().cpu().contiguous();
+  onnx::TensorProto t;
+  t.set_name(name);
+  for (int64_t d : v.sizes()) t.add_dims(d);
+  if (v.scalar_type() == at::kHalf) {
+    t.set_data_type(onnx::TensorProto::FLOAT16);
+  } else if (v.scalar_type() == at::kFloat) {
+    t.set_data_type(onnx::TensorProto::FLOAT);
+  } else {
+    throw_type_error("parameter " + name + " has dtype " + std::string(c10::toString(
+                     v.scalar_type())) + "; only float32 and float16 weights are written");
+  }
+  t.set_raw_data(std::string(static_cast<const char*>(v.data_ptr()), v.nbytes()));
+  return t;
+}
+
+bool same_dims(const onnx::TensorProto& t, at::IntArrayRef sizes) {
+  if (t.dims_size() != static_cast<int>(sizes.size())) return false;
+  for (int i = 0; i < t.dims_size(); ++i)
+    if (t.dims(i) != sizes[i]) return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<ConvBnPair> find_conv_bn_pairs(const onnx::GraphProto& g) {
+  std::vector<ConvBnPair> pairs;
+  for (const auto& n : g.node()) {
+    if (n.op_type() != "BatchNormalization" || n.input_size() < 2) continue;
+    const int p = find_producer(g, n.input(0));
+    if (p < 0) continue;
+    const onnx::NodeProto& conv = g.node(p);
+    if (conv.op_type() != "Conv" || conv.input_size() < 2 || conv.output_size() != 1) continue;
+    if (find_consumers(g, conv.output(0)).size() != 1 || is_graph_output(g, conv.output(0)))
+      continue;
+    const std::string conv_name = module_of(conv.input(1), "weight");
+    const std::string bn_name = module_of(n.input(1), "weight");
+    if (conv_name.empty() || bn_name.empty()) continue;
+    pairs.push_back({conv_name, bn_name});
+  }
+  return pairs;
+}
+
+std::vector<RecordGraphLayer> record_graph_layers(const onnx::GraphProto& g) {
+  std::vector<RecordGraphLayer> out;
+  for (const auto& n : g.node()) {
+    RecordGraphLayer l;
+    l.name = n.name();
+    auto rule = quantisable_ops().find(n.op_type());
+    l.quantizable = rule != quantisable_ops().end();
+    l.is_avg_pool = n.op_type() == "AveragePool";
+    if (l.quantizable && rule->second != ChannelRule::kNone && n.input_size() > 1) {
+      const onnx::TensorProto* w = find_initializer(g, n.input(1));
+      if (w && w->dims_size() >= 2) {
+        switch (rule->second) {
+          case ChannelRule::kConv:
+            l.input_channels = w->dims(1) * onnx_passes::int_attribute(n, "group", 1);
+            break;
+          case ChannelRule::kDim0: l.input_channels = w->dims(0); break;
+          case ChannelRule::kGemm:
+            l.input_channels = onnx_passes::int_attribute(n, "transB", 0) ? w->dims(1) : w->dims(0);
+            break;
+          case ChannelRule::kNone: break;
+        }
+      }
+    }
+    out.push_back(l);
+  }
+  return out;
+}
+
+void write_parameter(onnx::GraphProto* g, const std::string& layer, const std::string& param,
+                     const at::Tensor& value) {
+  for (const std::string name : {layer + ".sub_module." + param, layer + "." + param}) {
+    onnx::TensorProto* t = find_initializer(g, name);
+    if (!t) continue;
+    if (!same_dims(*t, value.sizes()))
+      throw_runtime_error("initializer " + name + " does not have the shape of the parameter " +
+                          c10::str(value.sizes()));
+    *t = tensor_proto(name, value);
+    return;
+  }
+  // A Linear's weight folded by the exporter into a transposed constant (§8.3).
+  const int i = find_node(*g, layer);
+  if (param == "weight" && i >= 0 && g->node(i).op_type() == "MatMul" && value.dim() == 2) {
+    onnx::TensorProto* t = find_initializer(g, g->node(i).input(1));
+    const at::Tensor transposed = value.t().contiguous();
+    if (t && same_dims(*t, transposed.sizes())) {
+      *t = tensor_proto(t->name(), transposed);
+      return;
+    }
+  }
+  throw_runtime_error("layer " + layer + ": no initializer for its " + param +
+                      " in the exported ONNX graph; the model and the graph do not match");
+}
+
+}  // namespace flow
+}  // namespace openamct

@@ -1,0 +1,273 @@
+// quantize_model's weight pass, files and calibration recorder, and
+// quantize_preprocess's DMQ recorder (quantize_flow.h).
+#include "flow/quantize_flow.h"
+
+#include <c10/util/Half.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "onnx/model_io.h"
+#include "openamct/errors.h"
+#include "openamct/log.h"
+#include "record/record_file.h"
+#include "record/record_validation.h"
+
+namespace openamct {
+namespace flow {
+namespace alg = algorithms;
+namespace {
+
+bool starts_with(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+const LayerCalibrationSettings& layer_settings(const CalibrationSettings& s,
+                                               const std::string& layer) {
+  for (const auto& l : s.layers)
+    if (l.name == layer) return l;
+  throw_runtime_error("layer " + layer + " is not an enabled layer of the config");
+}
+
+std::string int_type(int bits) { return "INT" + std::to_string(bits); }
+
+// §11.3: FORCE_FP16_QUANT rounds scale_d through float16.
+float fp16_scale(float v) {
+  if (v >= 6.103515625e-05f && v <= 65504.0f) return static_cast<float>(c10::Half(v));
+  const float root = static_cast<float>(c10::Half(static_cast<float>(std::sqrt(double{v}))));
+  return root * root;
+}
+
+std::string resolved(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  return ec ? path : p.string();
+}
+
+alg::WeightLayout layout_of(const std::string& type) {
+  if (starts_with(type, "ConvTranspose")) return alg::WeightLayout::kDeconv;
+  if (starts_with(type, "Conv")) return alg::WeightLayout::kConv;
+  return alg::WeightLayout::kLinear;
+}
+
+}  // namespace
+
+// ---- the calibration forwards -----------------------------------------------------
+
+CalibrationRecorder::CalibrationRecorder(CalibrationSettings settings, RecordContent weight_record,
+                                         std::string record_path)
+    : settings_(std::move(settings)),
+      record_(std::move(weight_record)),
+      record_path_(std::move(record_path)) {
+  for (const auto& l : settings_.layers) {
+    if (l.act_algo == ActAlgo::kHfmg) {
+      alg::HfmgOptions o;
+      o.num_bits = l.act_num_bits;
+      o.with_offset = l.asymmetric;
+      o.nbins = l.num_of_bins;
+      o.batch_num = settings_.batch_num;
+      calibrators_.emplace_back(alg::HfmgCalibrator(o));
+    } else {
+      alg::IfmrOptions o;
+      o.num_bits = l.act_num_bits;
+      o.with_offset = l.asymmetric;
+      o.max_percentile = l.max_percentile;
+      o.min_percentile = l.min_percentile;
+      o.search_start = l.search_range_start;
+      o.search_end = l.search_range_end;
+      o.search_step = l.search_step;
+      o.batch_num = settings_.batch_num;
+      calibrators_.emplace_back(alg::IfmrCalibrator(o));
+    }
+  }
+  calls_.assign(settings_.layers.size(), 0);
+}
+
+void CalibrationRecorder::add_batch(size_t index, const at::Tensor& x) {
+  if (index >= calls_.size()) throw_value_error("calibration layer index out of range");
+  if (calls_[index] >= settings_.batch_num) {
+    ++calls_[index];
+    return;  // later calls change nothing (§4.3)
+  }
+  std::optional<alg::ActivationQuant> q =
+      std::visit([&](auto& c) { return c.add_batch(x); }, calibrators_[index]);
+  ++calls_[index];
+  if (!q) return;
+  const LayerCalibrationSettings& l = settings_.layers[index];
+  LayerRecord& r = record_.find_or_append(l.name);
+  r.scale_d = settings_.force_fp16_quant ? fp16_scale(q->scale) : q->scale;
+  r.offset_d = q->offset;
+  r.act_type = int_type(l.act_num_bits);
+  if (++finished_ == calls_.size()) {
+    write_record_file(record_path_, record_);
+    complete_ = true;
+  }
+}
+
+size_t CalibrationRecorder::kept_bytes() const {
+  size_t n = 0;
+  for (const auto& c : calibrators_) {
+    if (const auto* i = std::get_if<alg::IfmrCalibrator>(&c)) n += i->kept_bytes();
+    if (const auto* h = std::get_if<alg::HfmgCalibrator>(&c)) n += h->counts().size() * 8;
+  }
+  return n;
+}
+
+// ---- quantize_model ---------------------------------------------------------------
+
+QuantizeModelFlow::QuantizeModelFlow(CalibrationSettings settings, const std::string& exported,
+                                     std::string record_path, bool read_dmq_record)
+    : settings_(std::move(settings)),
+      model_(onnx_passes::parse_model(exported, "the exported model")),
+      record_path_(resolved(record_path)) {
+  onnx_passes::name_exported_model(&model_);
+  if (!read_dmq_record || !settings_.any_dmq()) return;
+  RecordContent existing;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(record_path_, ec)) existing = read_record_file(record_path_);
+  if (existing.layers.empty()) {
+    throw_runtime_error("config_file indicates dmq_balancer, but record_file is empty. please "
+                        "check quant_preprocess and calibration is done!");
+  }
+  check_record(existing, record_graph_layers(model_.graph()), "the exported model",
+               record_path_);
+  record_ = std::move(existing);
+}
+
+std::vector<ConvBnPair> QuantizeModelFlow::fusion_candidates() const {
+  std::vector<ConvBnPair> out;
+  if (!settings_.do_fusion) return out;
+  for (auto& p : find_conv_bn_pairs(model_.graph())) {
+    bool skipped = false;
+    for (const auto& s : settings_.skip_fusion_layers) skipped = skipped || s == p.conv;
+    if (!skipped) out.push_back(p);
+  }
+  return out;
+}
+
+std::optional<FusedConv> QuantizeModelFlow::fuse(const ConvBnPair& pair,
+                                                 const at::Tensor& conv_weight,
+                                                 const std::optional<at::Tensor>& conv_bias,
+                                                 const BatchNormFacts& bn) {
+  if (!bn.fusable_kind) return std::nullopt;
+  if (bn.training) {
+    log_warning("Cannot do conv:'" + pair.conv + "' + bn:'" + pair.bn +
+                "' fusion because training must be False! Call model.eval() before "
+                "quantize_model to fuse it.");
+    return std::nullopt;
+  }
+  alg::ConvBnFusion f = alg::fuse_conv_bn(conv_weight, conv_bias, bn.weight, bn.bias,
+                                          bn.running_mean, bn.running_var, bn.eps, false);
+  if (!f.fused) {
+    log_warning("Conv+BN fusion for " + pair.conv +
+                " skipped because data is non-finite after fusion.");
+    return std::nullopt;
+  }
+  spec_.fused_batchnorms.push_back(pair.bn);
+  parameters_.push_back({pair.conv, {"weight", f.weight}});
+  if (conv_bias) {
+    parameters_.push_back({pair.conv, {"bias", f.bias}});
+  } else {
+    const at::Tensor b = f.bias.to(at::kFloat).contiguous();
+    spec_.new_conv_biases.push_back(
+        {pair.conv, std::vector<float>(b.data_ptr<float>(), b.data_ptr<float>() + b.numel())});
+  }
+  return FusedConv{f.weight, f.bias};
+}
+
+at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Tensor& weight,
+                                          int64_t groups) {
+  const LayerCalibrationSettings& l = layer_settings(settings_, layer);
+  LayerRecord& r = record_.find_or_append(layer);
+  if (l.type_name == "AvgPool2d") {
+    r.scale_w = {1.0f};
+    r.offset_w = {0};
+    return at::Tensor();
+  }
+  if (l.type_name == "LSTM" || l.type_name == "GRU" || l.wts_algo != WtsAlgo::kArq) {
+    throw_runtime_error("layer " + layer + " (" + l.type_name + ", " + std::string(wts_algo_name(l.wts_algo)) +
+                        ") cannot be calibrated by OpenAMCT yet: only arq_quantize on Conv, "
+                        "ConvTranspose, Linear and AvgPool2d layers is implemented; disable it "
+                        "in the config (quant_enable: false)");
+  }
+  at::Tensor w = weight;
+  if (l.dmq_balancer_param) {
+    if (r.tensor_balance_factor.empty()) {
+      throw_value_error("config indicates dmq_balancer in layer: " + layer + ", but no "
+                        "tensor_balance_factor found in record.please check quant_preprocess "
+                        "and calibration is done!");
+    }
+    const at::Tensor s = at::tensor(r.tensor_balance_factor, at::kFloat);
+    w = alg::dmq_balance_weight(alg::parse_dmq_layer_type(l.type_name), w, s, groups);
+  }
+  alg::ArqOptions o;
+  o.channel_wise = l.channel_wise;
+  o.num_bits = l.wts_num_bits;
+  o.layout = layout_of(l.type_name);
+  o.groups = groups;
+  alg::ArqResult q = alg::arq(w, o);
+  r.scale_w = q.scale;
+  r.offset_w = q.offset;
+  r.wts_type = int_type(l.wts_num_bits);
+  // K1: ConvTranspose keeps its float (balanced) weight during calibration.
+  at::Tensor calibration = o.layout == alg::WeightLayout::kDeconv ? w : q.fake_quant_weight;
+  parameters_.push_back({layer, {"weight", calibration}});
+  return calibration;
+}
+
+std::vector<float> QuantizeModelFlow::balance_factor(const std::string& layer) const {
+  const LayerCalibrationSettings& l = layer_settings(settings_, layer);
+  const LayerRecord* r = record_.find(layer);
+  if (!l.dmq_balancer_param || !r) return {};
+  return r->tensor_balance_factor;
+}
+
+void QuantizeModelFlow::write(const std::string& onnx_path,
+                              const std::vector<std::pair<std::string, std::string>>& types) {
+  onnx::GraphProto* g = model_.mutable_graph();
+  for (const auto& [layer, param] : parameters_) write_parameter(g, layer, param.first, param.second);
+  spec_.op_data_types = types;
+  onnx_passes::finish_modified_model(&model_, spec_);
+  const onnx_passes::PreparedFile file =
+      onnx_passes::prepare_model(&model_, resolved(onnx_path), "modified");
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(record_path_, ec);
+  onnx_passes::write_prepared(file);
+  write_record_file(record_path_, record_, existed && !settings_.any_dmq());
+  parameters_.clear();
+}
+
+std::shared_ptr<CalibrationRecorder> QuantizeModelFlow::recorder() const {
+  return std::make_shared<CalibrationRecorder>(settings_, record_, record_path_);
+}
+
+// ---- quantize_preprocess ------------------------------------------------------------
+
+DmqRecorder::DmqRecorder(std::vector<std::string> layers, std::vector<std::string> types,
+                         std::vector<double> strengths, std::string record_path)
+    : layers_(std::move(layers)),
+      types_(std::move(types)),
+      strengths_(std::move(strengths)),
+      record_path_(resolved(record_path)),
+      seen_(layers_.size(), false) {}
+
+void DmqRecorder::add_batch(size_t index, const at::Tensor& x, const at::Tensor& weight,
+                            int64_t groups) {
+  if (index >= layers_.size()) throw_value_error("DMQ layer index out of range");
+  alg::DmqLayerResult r = alg::dmq_layer(alg::parse_dmq_layer_type(types_[index]), x, weight,
+                                         strengths_[index], groups, layers_[index]);
+  if (r.warning) log_warning(*r.warning);
+  if (written_ || seen_[index]) return;  // K4: the first complete forward counts
+  const at::Tensor f = r.factor.contiguous();
+  record_.find_or_append(layers_[index]).tensor_balance_factor =
+      std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  seen_[index] = true;
+  if (++seen_count_ == layers_.size()) {
+    write_record_file(record_path_, record_);
+    written_ = true;
+  }
+}
+
+}  // namespace flow
+}  // namespace openamct

@@ -1,0 +1,121 @@
+// The C++ side of quantize_preprocess / quantize_model / the calibration
+// forwards (spec §2.2, §2.3, §4, §9, §11.3). Python owns the nn.Module copy and
+// hands over tensors; everything that decides, computes or writes is here:
+// which Conv+BN pairs fuse and how, the DMQ factors, ARQ, the record file's
+// content and writes, the modified ONNX, and the activation calibrators.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <onnx/onnx_pb.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "config/config_reader.h"
+#include "flow/flow_graph.h"
+#include "onnx/modified_pass.h"
+#include "openamct/algorithms.h"
+#include "record/layer_record.h"
+
+namespace openamct {
+namespace flow {
+
+struct FusedConv {
+  at::Tensor weight;
+  at::Tensor bias;
+};
+
+// The BN-side facts of one Conv+BN pair that only the module knows (§5).
+struct BatchNormFacts {
+  at::Tensor weight, bias, running_mean, running_var;
+  double eps = 1e-5;
+  bool training = false;
+  bool fusable_kind = true;  // BatchNorm1d/2d/3d with affine and track_running_stats
+};
+
+// Feeds each enabled layer's calibration inputs to its IFMR / HFMG and
+// rewrites the record once, when the last layer reaches call batch_num (§4.3).
+class CalibrationRecorder {
+ public:
+  CalibrationRecorder(CalibrationSettings settings, RecordContent weight_record,
+                      std::string record_path);
+  // Call of layer `index` (settings order) with its input after DMQ. Counts
+  // the call; calls 1..batch_num go to the calibrator (errors of §6.1 raise).
+  void add_batch(size_t index, const at::Tensor& x);
+  bool complete() const { return complete_; }
+  // Bytes the calibrators hold between calls (IFMR: the kept data).
+  size_t kept_bytes() const;
+
+ private:
+  CalibrationSettings settings_;
+  RecordContent record_;
+  std::string record_path_;
+  std::vector<std::variant<algorithms::IfmrCalibrator, algorithms::HfmgCalibrator>> calibrators_;
+  std::vector<int64_t> calls_;
+  size_t finished_ = 0;
+  bool complete_ = false;
+};
+
+// quantize_model after the export (§2.3 steps 4-9).
+class QuantizeModelFlow {
+ public:
+  // `exported`: torch.onnx.export's bytes of the marker-wrapped copy with its
+  // float weights. In the DMQ flow the record must exist, hold an entry and
+  // pass §11.4; otherwise the record starts empty (written by write()).
+  // quantize_preprocess uses one with `read_dmq_record` false for the fusion.
+  QuantizeModelFlow(CalibrationSettings settings, const std::string& exported,
+                    std::string record_path, bool read_dmq_record = true);
+
+  const CalibrationSettings& settings() const { return settings_; }
+  // Pairs of §5 that may fuse (do_fusion, not in skip_fusion_layers), graph order.
+  std::vector<ConvBnPair> fusion_candidates() const;
+  // Fuses one pair (WARNINGs of §5 when it does not); remembers the BN and bias.
+  std::optional<FusedConv> fuse(const ConvBnPair& pair, const at::Tensor& conv_weight,
+                                const std::optional<at::Tensor>& conv_bias,
+                                const BatchNormFacts& bn);
+  // The weight pass of one enabled layer (§2.3 step 7): DMQ x s, ARQ, record
+  // fields. Returns the calibration weight (§8.3); undefined for AvgPool2d.
+  at::Tensor weight_pass(const std::string& layer, const at::Tensor& weight, int64_t groups);
+  // The DMQ factors s of an enabled layer; empty without DMQ.
+  std::vector<float> balance_factor(const std::string& layer) const;
+  // Writes the modified ONNX, then the record with the weight fields (D11:
+  // both are serialised before either is written).
+  void write(const std::string& onnx_path,
+             const std::vector<std::pair<std::string, std::string>>& op_data_types);
+  // The recorder of the calibration forwards (after write()).
+  std::shared_ptr<CalibrationRecorder> recorder() const;
+
+ private:
+  CalibrationSettings settings_;
+  onnx::ModelProto model_;
+  std::string record_path_;
+  RecordContent record_;
+  onnx_passes::ModifiedOnnxSpec spec_;
+  std::vector<std::pair<std::string, std::pair<std::string, at::Tensor>>> parameters_;
+};
+
+// quantize_preprocess's forwards (§9.2, §9.3): every call of a DMQ layer
+// recomputes its factors; the first complete forward's factors are written once.
+class DmqRecorder {
+ public:
+  DmqRecorder(std::vector<std::string> layers, std::vector<std::string> types,
+              std::vector<double> strengths, std::string record_path);
+  void add_batch(size_t index, const at::Tensor& x, const at::Tensor& weight, int64_t groups);
+  bool written() const { return written_; }
+
+ private:
+  std::vector<std::string> layers_, types_;
+  std::vector<double> strengths_;
+  std::string record_path_;
+  RecordContent record_;
+  std::vector<bool> seen_;
+  size_t seen_count_ = 0;
+  bool written_ = false;
+};
+
+}  // namespace flow
+}  // namespace openamct

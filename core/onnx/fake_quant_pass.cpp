@@ -1,0 +1,137 @@
+// The fake-quant pass (see fake_quant_pass.h). It runs on the deploy graph in
+// file order (§12.1): quant nodes are replaced first, in that order, then
+// dequant nodes; with every new node at the front of the list this gives the
+// Constant order of §12.4 (dequant scales last layer first, then max_val,
+// min_val, offset, scale per layer).
+#include "onnx/fake_quant_pass.h"
+
+#include <cmath>
+#include <string>
+
+#include "onnx/deploy_pass.h"
+#include "onnx/onnx_graph.h"
+#include "onnx/quant_numerics.h"
+#include "openamct/errors.h"
+
+namespace openamct {
+namespace onnx_passes {
+namespace {
+
+constexpr char kDequantSuffix[] = ".dequant";
+
+onnx::TensorProto scalar(const std::string& name, float v) {
+  return float_tensor(name, {}, {v});
+}
+
+int bits_of(const std::string& dst_type) {
+  if (dst_type.rfind("INT", 0) != 0) {
+    throw_runtime_error("AscendQuant dst_type '" + dst_type + "' is not INT<bits>");
+  }
+  return std::stoi(dst_type.substr(3));
+}
+
+void replace_quant(onnx::GraphProto* g, int i) {
+  const onnx::NodeProto node = g->node(i);
+  const std::string q = node.name();
+  const float scale = find_attribute(node, "scale")->f();
+  const float offset = find_attribute(node, "offset")->f();
+  const int bits = bits_of(find_attribute(node, "dst_type")->s());
+  remove_node(g, i);
+
+  const std::string p = q + ".fakequant";
+  const std::vector<std::pair<std::string, float>> constants = {
+      {p + ".scale", scale},
+      {p + ".offset", offset},
+      {p + ".min_val", -std::ldexp(1.0f, bits - 1)},
+      {p + ".max_val", std::ldexp(1.0f, bits - 1) - 1.0f},
+  };
+  for (const auto& [name, v] : constants) prepend_node(g, make_constant(name, scalar(name, v)));
+  auto out = [](const std::string& n) { return n + ".output0"; };
+  const std::vector<onnx::NodeProto> chain = {
+      make_node("Mul", p + ".mul", {node.input(0), out(p + ".scale")}, {out(p + ".mul")}),
+      make_node("Round", p + ".round", {out(p + ".mul")}, {out(p + ".round")}),
+      make_node("Add", p + ".add", {out(p + ".round"), out(p + ".offset")}, {out(p + ".add")}),
+      make_node("Clip", p + ".clip", {out(p + ".add"), out(p + ".min_val"), out(p + ".max_val")},
+                {out(p + ".clip")}),
+      make_node("Sub", p + ".sub", {out(p + ".clip"), out(p + ".offset")}, {out(p + ".sub")}),
+  };
+  rename_input(g, node.output(0), out(p + ".sub"));
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) prepend_node(g, *it);
+}
+
+void integers_to_float(onnx::GraphProto* g, const std::string& name) {
+  if (name.empty()) return;
+  onnx::TensorProto* t = find_initializer(g, name);
+  if (!t) return;
+  std::vector<float> v;
+  if (t->data_type() == onnx::TensorProto::INT8) {
+    for (int8_t x : raw_values<int8_t>(*t)) v.push_back(static_cast<float>(x));
+  } else if (t->data_type() == onnx::TensorProto::INT32) {
+    for (int32_t x : raw_values<int32_t>(*t)) v.push_back(static_cast<float>(x));
+  } else {
+    return;
+  }
+  const std::vector<int64_t> dims(t->dims().begin(), t->dims().end());
+  *t = float_tensor(t->name(), dims, v);
+}
+
+void replace_dequant(onnx::GraphProto* g, int i) {
+  const onnx::NodeProto node = g->node(i);
+  const std::string d = node.name();
+  const std::string layer = d.substr(0, d.size() - std::string(kDequantSuffix).size());
+  const onnx::TensorProto* param = find_initializer(*g, node.input(1));
+  if (!param) throw_runtime_error("dequant '" + d + "' has no parameter initializer");
+  std::vector<float> scales;
+  for (uint64_t w : raw_values<uint64_t>(*param)) scales.push_back(dequant_word_scale(w));
+  const WeightSite site = weight_site(*g, layer);
+  std::vector<int64_t> shape;
+  const auto c = static_cast<int64_t>(scales.size());
+  if (site.rank == 4) shape = {1, c, 1, 1};
+  else if (site.rank == 5) shape = {1, c, 1, 1, 1};
+  else if (site.rank == 3) shape = {1, c, 1};
+  else shape = {1, c};
+  const std::string m = layer + ".fakedequant";
+  remove_node(g, i);
+  remove_initializer(g, node.input(1));
+  prepend_node(g, make_constant(m + ".dqscale", float_tensor(m + ".dqscale", shape, scales)));
+  const std::string out = node.output(0) == d + ".output0" ? m + ".mul.output0" : node.output(0);
+  rename_input(g, node.output(0), out);
+  prepend_node(g, make_node("Mul", m + ".mul", {node.input(0), m + ".dqscale.output0"}, {out}));
+}
+
+// Index of the first node of type `op` at or after `from`, or -1.
+int next_of_type(const onnx::GraphProto& g, const std::string& op, int from) {
+  for (int i = from; i < g.node_size(); ++i) {
+    if (g.node(i).op_type() == op) return i;
+  }
+  return -1;
+}
+
+// Replaces every `op` node in list order. A replacement removes one node and
+// puts its new nodes at the front, so the scan goes on after them.
+template <typename Replace>
+void replace_all(onnx::GraphProto* g, const std::string& op, Replace replace) {
+  int i = next_of_type(*g, op, 0);
+  while (i >= 0) {
+    const int before = g->node_size();
+    replace(g, i);
+    const int added = g->node_size() - before;  // new nodes in front, one node gone
+    i = next_of_type(*g, op, i + added + 1);
+  }
+}
+
+}  // namespace
+
+void make_fake_quant_graph(onnx::GraphProto* g, const std::vector<LayerQuantParams>& layers) {
+  replace_all(g, "AscendQuant", replace_quant);
+  for (const auto& p : layers) {
+    if (!p.has_weight) continue;
+    const WeightSite site = weight_site(*g, p.layer);
+    integers_to_float(g, site.weight);
+    integers_to_float(g, site.bias);
+  }
+  replace_all(g, "AscendDequant", replace_dequant);
+}
+
+}  // namespace onnx_passes
+}  // namespace openamct

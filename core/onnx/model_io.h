@@ -1,0 +1,35 @@
+// Parsing and writing one ONNX model, for code outside this folder that works
+// on a graph itself (the calibration flow): the same parse errors, side files
+// for models over 2 GB and atomic 0640 writes as the passes' own files.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace openamct {
+namespace onnx_passes {
+
+// RuntimeError "<what> is not a valid ONNX model ..." when the bytes do not parse.
+onnx::ModelProto parse_model(const std::string& bytes, const std::string& what);
+// ValueError "The input onnx pb file is not exist." when the file cannot be read.
+std::string read_whole_file(const std::string& path);
+
+// A model ready to be written: its bytes and the side files it refers to.
+struct PreparedFile {
+  std::string path;
+  std::string bytes;
+  std::vector<std::pair<std::string, std::string>> side_files;  // path, content
+};
+
+// Serialises `m` for `path` (moving its largest initializers to
+// `<initializer>_<suffix>.external` side files when over 2 GB); writes nothing.
+PreparedFile prepare_model(onnx::ModelProto* m, const std::string& path,
+                           const std::string& suffix);
+// Writes the side files, then the model, each atomically with mode 0640.
+void write_prepared(const PreparedFile& f);
+
+}  // namespace onnx_passes
+}  // namespace openamct

@@ -1,0 +1,191 @@
+// Reading and writing the ONNX files (see onnx_files.h): parse, run the
+// passes, order, externalise oversized initializers, write atomically.
+#include "onnx/onnx_files.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <sstream>
+
+#include "text/atomic_file.h"
+#include "onnx/deploy_pass.h"
+#include "onnx/fake_quant_pass.h"
+#include "onnx/model_io.h"
+#include "onnx/modified_pass.h"
+#include "onnx/node_order.h"
+#include "onnx/onnx_graph.h"
+#include "openamct/errors.h"
+
+namespace openamct {
+namespace onnx_passes {
+namespace {
+
+// protobuf cannot serialise a message of 2 GB or more.
+constexpr int64_t kProtobufLimit = (int64_t{1} << 31) - 1;
+std::atomic<int64_t> g_external_threshold{-1};
+
+int64_t external_threshold() {
+  const int64_t t = g_external_threshold.load();
+  return t < 0 ? kProtobufLimit : t;
+}
+
+}  // namespace
+
+onnx::ModelProto parse_model(const std::string& bytes, const std::string& what) {
+  onnx::ModelProto m;
+  if (!m.ParseFromString(bytes)) {
+    throw_runtime_error(what + " is not a valid ONNX model (protobuf parse failed)");
+  }
+  return m;
+}
+
+std::string read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_value_error("The input onnx pb file is not exist. ('" + path + "')");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+namespace {
+
+std::string directory_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+}
+
+// A side file's name: the initializer name with '/' replaced (it is a path separator).
+std::string side_file_name(const std::string& initializer, const std::string& suffix) {
+  std::string n = initializer;
+  std::replace(n.begin(), n.end(), '/', '_');
+  return n + "_" + suffix + ".external";
+}
+
+// Serialises `m` for `path`, first moving its largest initializers to side
+// files next to it until it fits under the threshold (§2.4). Nothing is
+// written here, so a model that cannot fit fails before any file changes.
+}  // namespace
+
+PreparedFile prepare_model(onnx::ModelProto* m, const std::string& path,
+                           const std::string& suffix) {
+  PreparedFile out;
+  out.path = path;
+  auto* inits = m->mutable_graph()->mutable_initializer();
+  while (static_cast<int64_t>(m->ByteSizeLong()) > external_threshold()) {
+    int largest = -1;
+    for (int i = 0; i < inits->size(); ++i) {
+      if (!inits->Get(i).has_raw_data()) continue;
+      if (largest < 0 || inits->Get(i).raw_data().size() > inits->Get(largest).raw_data().size()) {
+        largest = i;
+      }
+    }
+    if (largest < 0) {
+      throw_runtime_error("the model '" + path + "' is over the 2 GB protobuf limit even with "
+                          "every initializer in a side file");
+    }
+    onnx::TensorProto* t = inits->Mutable(largest);
+    const std::string file = side_file_name(t->name(), suffix);
+    const auto size = t->raw_data().size();
+    out.side_files.emplace_back(directory_of(path) + file, std::move(*t->mutable_raw_data()));
+    t->clear_raw_data();
+    t->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto add = [t](const std::string& k, const std::string& v) {
+      auto* e = t->add_external_data();
+      e->set_key(k);
+      e->set_value(v);
+    };
+    add("location", file);
+    add("offset", "0");
+    add("length", std::to_string(size));
+  }
+  if (!m->SerializeToString(&out.bytes)) {
+    throw_runtime_error("the ONNX model for '" + path + "' could not be serialised");
+  }
+  return out;
+}
+
+// Side files first, so that the model never names a missing one.
+void write_prepared(const PreparedFile& f) {
+  for (const auto& [path, content] : f.side_files) write_file_atomically(path, content, 0640);
+  write_file_atomically(f.path, f.bytes, 0640);
+}
+
+namespace {
+
+struct SavedGraphs {
+  onnx::ModelProto deploy;
+  onnx::ModelProto fake_quant;
+};
+
+SavedGraphs build_saved_models(const std::string& modified_bytes, const std::string& what,
+                               const std::vector<LayerQuantParams>& layers) {
+  SavedGraphs s;
+  s.deploy = parse_model(modified_bytes, what);
+  make_deploy_graph(s.deploy.mutable_graph(), layers);
+  order_nodes(s.deploy.mutable_graph());  // the fake-quant pass works in file order
+  s.fake_quant = s.deploy;
+  make_fake_quant_graph(s.fake_quant.mutable_graph(), layers);
+  for (onnx::ModelProto* m : {&s.deploy, &s.fake_quant}) {
+    strip_op_data_type(m->mutable_graph());
+    order_nodes(m->mutable_graph());
+  }
+  return s;
+}
+
+}  // namespace
+
+void write_modified_onnx(const std::string& exported, const ModifiedOnnxSpec& spec,
+                         const std::string& path) {
+  onnx::ModelProto m = parse_model(exported, "the exported model");
+  make_modified_model(&m, spec);
+  write_prepared(prepare_model(&m, path, "modified"));
+}
+
+std::pair<std::string, std::string> split_save_path(const std::string& save_path) {
+  std::string dir, prefix;
+  if (save_path.empty() || save_path.back() == '/') {
+    dir = save_path;
+  } else {
+    const auto slash = save_path.rfind('/');
+    dir = slash == std::string::npos ? std::string() : save_path.substr(0, slash + 1);
+    prefix = slash == std::string::npos ? save_path : save_path.substr(slash + 1);
+  }
+  if (prefix.size() > 241) {
+    throw_value_error("prefix{" + prefix + "} is invalid. '/' is reserved characters, length "
+                      "should be less than 242.");
+  }
+  if (!dir.empty() && dir.back() != '/') dir += '/';
+  return {dir, prefix};
+}
+
+std::pair<std::string, std::string> save_quant_models(const std::string& modified_path,
+                                                      const std::vector<LayerQuantParams>& layers,
+                                                      const std::string& save_path) {
+  return save_quant_models_from_bytes(read_whole_file(modified_path),
+                                      "the modified ONNX file '" + modified_path + "'", layers,
+                                      save_path);
+}
+
+std::pair<std::string, std::string> save_quant_models_from_bytes(
+    const std::string& modified_bytes, const std::string& what,
+    const std::vector<LayerQuantParams>& layers, const std::string& save_path) {
+  const auto [dir, prefix] = split_save_path(save_path);
+  const std::string lead = prefix.empty() ? std::string() : prefix + "_";
+  const std::string deploy_path = dir + lead + "deploy_model.onnx";
+  const std::string fake_path = dir + lead + "fake_quant_model.onnx";
+  SavedGraphs s = build_saved_models(modified_bytes, what, layers);
+  const PreparedFile deploy = prepare_model(&s.deploy, deploy_path, "deploy");
+  const PreparedFile fake = prepare_model(&s.fake_quant, fake_path, "fakequant");
+  write_prepared(deploy);
+  write_prepared(fake);
+  return {deploy_path, fake_path};
+}
+
+namespace testing_hooks {
+void set_external_data_threshold_for_testing(int64_t bytes) { g_external_threshold = bytes; }
+}  // namespace testing_hooks
+
+}  // namespace onnx_passes
+}  // namespace openamct

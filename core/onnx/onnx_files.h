@@ -1,0 +1,50 @@
+// The three ONNX files as the flow writes them: the modified ONNX from the
+// exporter's bytes (quantize_model), and the deploy and fake-quant models from
+// the modified ONNX and the quantisation parameters (save_model). Every file
+// goes through write_file_atomically (mode 0640, temp + rename, D11); a model
+// over the protobuf limit moves its largest initializers to side files
+// (spec §2.4). No onnx headers here: the bindings and the flow see plain types.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "onnx/quant_params.h"
+
+namespace openamct {
+namespace onnx_passes {
+
+struct ModifiedOnnxSpec;
+
+// Runs the modified pass on `exported` (torch.onnx.export's bytes of the
+// marker-wrapped copy) and writes the result to `path`.
+void write_modified_onnx(const std::string& exported, const ModifiedOnnxSpec& spec,
+                         const std::string& path);
+
+// The directory and prefix of save_model's save_path (§2.4 step 5): '' or a
+// value ending in '/' is a directory without prefix. Throws ValueError for a
+// prefix over 241 characters.
+std::pair<std::string, std::string> split_save_path(const std::string& save_path);
+
+// Reads `modified_path`, builds both saved models and writes
+// <dir>/<prefix>_deploy_model.onnx then <dir>/<prefix>_fake_quant_model.onnx
+// (without prefix: deploy_model.onnx, fake_quant_model.onnx). Returns the two paths.
+std::pair<std::string, std::string> save_quant_models(const std::string& modified_path,
+                                                      const std::vector<LayerQuantParams>& layers,
+                                                      const std::string& save_path);
+
+// The same from the modified ONNX's bytes; `what` names them in messages.
+std::pair<std::string, std::string> save_quant_models_from_bytes(
+    const std::string& modified_bytes, const std::string& what,
+    const std::vector<LayerQuantParams>& layers, const std::string& save_path);
+
+namespace testing_hooks {
+// FOR TESTS ONLY: models whose serialised size exceeds `bytes` move
+// initializers to side files; a negative value restores the 2 GB limit.
+void set_external_data_threshold_for_testing(int64_t bytes);
+}  // namespace testing_hooks
+
+}  // namespace onnx_passes
+}  // namespace openamct

@@ -1,0 +1,57 @@
+// §13 numerics of the saved models (see quant_numerics.h). std::nearbyint
+// rounds half to even in the default floating-point environment, which
+// nothing in OpenAMCT changes.
+#include "onnx/quant_numerics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace openamct {
+namespace onnx_passes {
+
+float quant_scale(float scale_d) {
+  return static_cast<float>(1.0 / static_cast<double>(scale_d));
+}
+
+float dequant_scale(float scale_w, float scale_d) {
+  const float deq = scale_w * scale_d;
+  return deq;
+}
+
+uint64_t dequant_word(float scale_w, float scale_d, int32_t offset_w) {
+  const float deq = dequant_scale(scale_w, scale_d);
+  uint32_t bits = 0;
+  std::memcpy(&bits, &deq, sizeof bits);
+  const uint8_t offset_byte = static_cast<uint8_t>(offset_w);
+  return static_cast<uint64_t>(bits) | (static_cast<uint64_t>(offset_byte) << 32);
+}
+
+float dequant_word_scale(uint64_t word) {
+  const uint32_t bits = static_cast<uint32_t>(word & 0xFFFFFFFFu);
+  float f = 0.0f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+int32_t quantize_weight(float w, float scale_w, int32_t offset_w, int bits) {
+  const float scaled = w / scale_w;
+  const float shifted = scaled + static_cast<float>(offset_w);
+  const float q = std::nearbyint(shifted);
+  const float lo = -std::ldexp(1.0f, bits - 1);
+  const float hi = std::ldexp(1.0f, bits - 1) - 1.0f;
+  return static_cast<int32_t>(std::min(std::max(q, lo), hi));
+}
+
+bool quantize_bias(float b, float deq, int32_t* out) {
+  const float ratio = b / deq;
+  const float q = std::nearbyint(ratio);
+  if (!(q >= -2147483648.0f && q < 2147483648.0f)) return false;
+  *out = static_cast<int32_t>(q);
+  return true;
+}
+
+float reciprocal(float s) { return 1.0f / s; }
+
+}  // namespace onnx_passes
+}  // namespace openamct

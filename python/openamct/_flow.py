@@ -1,0 +1,334 @@
+"""quantize_preprocess, quantize_model and save_model (spec/calibration.md §2).
+
+Python does only what must touch nn.Module objects: the deep copy, the
+torch.onnx.export of the copy, swapping fused BatchNorms and wrapper modules
+into the copy, and the wrappers' forwards. The config reader, the Conv+BN /
+DMQ / ARQ numerics, the record file, the activation calibrators and the ONNX
+passes are C++ (core/flow, core/algorithms, core/record, core/onnx)."""
+
+import copy
+import io
+import logging
+import os
+import warnings
+
+import torch
+
+from . import _C
+from . import _onnx_export
+from ._api import _as_inputs
+from ._capture import run_capture
+
+_LOG = logging.getLogger('openamct')
+_MODULE_TYPE = "<class 'torch.nn.modules.module.Module'>"
+_MISSING = object()
+
+
+# ---- argument checks (Python types) ------------------------------------------------------
+
+def _path(func, name, value):
+    """A str path (os.PathLike accepted, D3) as the bytes the file system sees."""
+    if isinstance(value, (str, os.PathLike)):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            if '\0' in path:
+                raise ValueError('%s %r is invalid: it contains a NUL character, which no file '
+                                 'name can hold.' % (name, path))
+            return os.fsencode(path)
+    raise TypeError("Func %s argument %s must be <class 'str'> (a str or os.PathLike path; got "
+                    "%s %r)" % (func, name, type(value).__name__, value))
+
+
+def _module(func, model):
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError('Func %s argument model must be %s (got %s)'
+                        % (func, _MODULE_TYPE, type(model).__name__))
+
+
+def _optional(func, name, value, kind, expected):
+    if value is not None and not isinstance(value, kind):
+        raise TypeError('Func %s argument %s must be %s (got %s)'
+                        % (func, name, expected, type(value).__name__))
+
+
+def _check_export_names(input_names, output_names, dynamic_axes):
+    """§2.3 step 3: what torch's exporter is given, validated first."""
+    for name, names in (('input_names', input_names), ('output_names', output_names)):
+        if names is not None and not all(isinstance(n, str) for n in names):
+            raise RuntimeError('%s type must be list(string)' % name)
+    invalid = ('dynamic_axes type is invalid,type must be dict<string, dict<python:int, string>> '
+               'or dict<string, list(int)>')
+    for key, axes in (dynamic_axes or {}).items():
+        if not isinstance(key, str) or not isinstance(axes, (dict, list)):
+            raise RuntimeError(invalid)
+        if isinstance(axes, dict):
+            if not all(isinstance(k, int) and isinstance(v, str) for k, v in axes.items()):
+                raise RuntimeError(invalid)
+            values = list(axes.keys())
+        else:
+            if not all(isinstance(v, int) for v in axes):
+                raise RuntimeError(invalid)
+            values = axes
+        if any(v < 0 for v in values):
+            raise RuntimeError('dynamic_axes value is invalid,The int value of axis indicators '
+                               'cannot be a negative number.')
+
+
+# ---- the parts that touch modules ----------------------------------------------------------
+
+def _deep_copy(model, fallback):
+    try:
+        return copy.deepcopy(model)
+    except Exception as exc:  # pylint: disable=broad-except
+        if not fallback:
+            raise
+        _LOG.warning('The model cannot be deep-copied (%s); the original model is used.', exc)
+        return model
+
+
+def _set_module(root, name, module):
+    parent_name, _, leaf = name.rpartition('.')
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, leaf, module)
+
+
+def _export_in_place(model, inputs, input_names=None, output_names=None, dynamic_axes=None):
+    """torch.onnx.export's bytes of `model` with the §12.1 markers wrapped in
+    for the export only (the model is restored before returning)."""
+    targets = [(n, m) for n, m in model.named_modules() if n and _onnx_export.is_marked_kind(m)]
+    for name, mod in targets:
+        _set_module(model, name, _onnx_export._MarkedModule(mod, name))
+    buf = io.BytesIO()
+    args = inputs[0] if len(inputs) == 1 else tuple(inputs)
+    was_training = model.training
+    try:
+        with warnings.catch_warnings(), _onnx_export._initializers_never_merged(), \
+                torch.no_grad():
+            warnings.filterwarnings('ignore', message='.*%s.*' % _C.ONNX_MARKER_OP)
+            warnings.filterwarnings('ignore', message='.*_graph_op.*', category=FutureWarning)
+            torch.onnx.export(model, args, buf, opset_version=11, do_constant_folding=True,
+                              keep_initializers_as_inputs=True, input_names=input_names,
+                              output_names=output_names, dynamic_axes=dynamic_axes,
+                              custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
+    except Exception as exc:
+        raise RuntimeError('The model cannot export to onnx, exception is: %s' % exc) from exc
+    finally:
+        for name, mod in targets:
+            _set_module(model, name, mod)
+        model.train(was_training)
+    return buf.getvalue()
+
+
+def _read_config(config_path, model, inputs):
+    modules = list(model.named_modules())
+    return _C.flow_read_config(config_path, modules,
+                               lambda hooked: run_capture(model, inputs, 'auto', modules, hooked))
+
+
+_BATCHNORMS = ('BatchNorm1d', 'BatchNorm2d', 'BatchNorm3d')
+
+
+def _fuse_conv_bn(flow, model):
+    """Conv+BN fusion (§5) of the pairs the C++ flow found in the graph; fused
+    BatchNorms become identities in `model`."""
+    for conv_name, bn_name in flow.fusion_candidates():
+        conv, bn = model.get_submodule(conv_name), model.get_submodule(bn_name)
+        kind_ok = (type(bn).__name__ in _BATCHNORMS and bn.affine and bn.track_running_stats
+                   and type(conv).__name__ in ('Conv1d', 'Conv2d', 'Conv3d')
+                   and conv.padding_mode == 'zeros')
+        fused = flow.fuse(conv_name, bn_name, conv.weight.detach(),
+                          None if conv.bias is None else conv.bias.detach(),
+                          bn.weight.detach(), bn.bias.detach(), bn.running_mean, bn.running_var,
+                          float(bn.eps), bool(bn.training), bool(kind_ok))
+        if fused is None:
+            continue
+        weight, bias = fused
+        with torch.no_grad():
+            conv.weight.copy_(weight)
+            if conv.bias is None:
+                conv.bias = torch.nn.Parameter(bias.to(conv.weight.dtype),
+                                               requires_grad=conv.weight.requires_grad)
+            else:
+                conv.bias.copy_(bias)
+        _set_module(model, bn_name, torch.nn.Identity())
+
+
+def _groups(module):
+    return int(getattr(module, 'groups', 1))
+
+
+def _factor_view(module, factor):
+    """The DMQ factor shaped for the layer's input (§4.2 step 1)."""
+    s = torch.tensor(factor, dtype=torch.float32)
+    name = type(module).__name__
+    if name == 'Linear':
+        return s
+    dims = {'Conv1d': 3, 'ConvTranspose1d': 3, 'Conv3d': 5}.get(name, 4)
+    return s.reshape((1, -1) + (1,) * (dims - 2))
+
+
+# The wrappers' class names are in the reference's list of AMCT modules, so a
+# returned model passed back to quantize_model is refused as the reference does.
+class DMQBalancer(torch.nn.Module):
+    """quantize_preprocess's wrapper: each call computes the layer's DMQ
+    factors from its input (C++); the output is the float layer's."""
+
+    def __init__(self, sub_module, recorder, index):
+        super().__init__()
+        self.sub_module = sub_module
+        self._recorder = recorder
+        self._index = index
+
+    def forward(self, x, *args, **kwargs):
+        with torch.no_grad():
+            self._recorder.add_batch(self._index, x.detach(), self.sub_module.weight.detach(),
+                                     _groups(self.sub_module))
+        return self.sub_module(x, *args, **kwargs)
+
+
+class MarkedQuantizableModule(torch.nn.Module):
+    """quantize_model's wrapper (§4): input / DMQ factor, the layer with its
+    calibration weight, and calls 1..batch_num fed to the C++ calibrator."""
+
+    def __init__(self, sub_module, recorder, index, factor):
+        super().__init__()
+        self.sub_module = sub_module
+        self._recorder = recorder
+        self._index = index
+        self._factor = None if factor is None else _factor_view(sub_module, factor)
+
+    def forward(self, x, *args, **kwargs):
+        if args or kwargs:
+            raise ValueError('hx is invalid input params of op %s' % type(self.sub_module))
+        if not isinstance(x, torch.Tensor):
+            raise TypeError('%s takes a torch.Tensor input, got %s'
+                            % (type(self.sub_module).__name__, type(x).__name__))
+        with torch.no_grad():
+            if self._factor is not None:
+                x = (x.detach().cpu().float() / self._factor).to(x.dtype).to(x.device)
+            y = self.sub_module(x)
+            self._recorder.add_batch(self._index, x.detach())
+        return y
+
+
+# ---- the three calls -----------------------------------------------------------------------
+
+def quantize_preprocess(config_file, record_file, model, input_data):
+    """DMQ statistics (spec §2.2): returns a copy of ``model`` (Conv+BN fused)
+    whose DMQ layers compute their balance factors on every forward; the
+    factors of the first complete forward are written to ``record_file``.
+    ``model`` itself is never changed."""
+    func = 'quantize_preprocess'
+    config_path = _path(func, 'config_file', config_file)
+    record_path = _path(func, 'record_file', record_file)
+    _module(func, model)
+    config_path = _C.flow_check_file_name('config_file', config_path)
+    record_path = _C.flow_check_file_name('record_file', record_path)
+    if not os.path.exists(config_path):
+        raise OSError('file (%s) does not exist!' % config_path)
+    inputs = _as_inputs(input_data)
+    work = _deep_copy(model, fallback=False)
+    settings = _read_config(config_path, work, inputs)
+    dmq_layers = [l for l in settings.layers if l['dmq_balancer_param'] is not None]
+    if not dmq_layers:
+        _LOG.error('No dmq_balancer layer in quant config file.')
+        raise RuntimeError('No dmq_balancer layer in quant config file, please check whether the '
+                           'quant config file matches or whether a layer in graph that supports '
+                           'dmq_balancer.')
+    exported = _export_in_place(work, inputs)
+    flow = _C.QuantizeModelFlow(settings, exported, record_path, False)
+    _fuse_conv_bn(flow, work)
+    recorder = _C.DmqRecorder([l['name'] for l in dmq_layers], [l['type'] for l in dmq_layers],
+                              [float(l['dmq_balancer_param']) for l in dmq_layers], record_path)
+    for index, layer in enumerate(dmq_layers):
+        _set_module(work, layer['name'],
+                    DMQBalancer(work.get_submodule(layer['name']), recorder, index))
+    _C.flow_write_empty_record(record_path)
+    return work
+
+
+def _op_data_type(module):
+    weight = getattr(module, 'weight', None)
+    return 'float16' if weight is not None and weight.dtype == torch.float16 else 'float'
+
+
+def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING, model=_MISSING,
+                   input_data=_MISSING, input_names=None, output_names=None, dynamic_axes=None,
+                   **kwargs):
+    """Calibration model (spec §2.3): Conv+BN fused, DMQ-balanced, ARQ
+    fake-quantised weights written to ``record_file`` and ``modfied_onnx_file``;
+    the returned copy's enabled layers feed their inputs of calls
+    1..batch_num to IFMR/HFMG, and the record gets the activation fields once
+    every layer is done. ``modified_onnx_file=`` is accepted too."""
+    func = 'quantize_model'
+    if 'modified_onnx_file' in kwargs:
+        if modfied_onnx_file is not _MISSING:
+            raise TypeError("quantize_model() got the ONNX file twice (modfied_onnx_file and "
+                            "modified_onnx_file)")
+        modfied_onnx_file = kwargs.pop('modified_onnx_file')
+    if kwargs:
+        raise TypeError("quantize_model() got an unexpected keyword argument '%s'"
+                        % next(iter(kwargs)))
+    missing = [n for n, v in (('modfied_onnx_file', modfied_onnx_file),
+                              ('record_file', record_file), ('model', model),
+                              ('input_data', input_data)) if v is _MISSING]
+    if missing:
+        raise TypeError('quantize_model() missing %d required positional argument%s: %s' % (
+            len(missing), 's' if len(missing) > 1 else '',
+            ' and '.join("'%s'" % m for m in missing)))
+    config_path = _path(func, 'config_file', config_file)
+    onnx_path = _path(func, 'modfied_onnx_file', modfied_onnx_file)
+    record_path = _path(func, 'record_file', record_file)
+    _module(func, model)
+    _optional(func, 'input_names', input_names, list, "(<class 'list'>, <class 'NoneType'>)")
+    _optional(func, 'output_names', output_names, list, "(<class 'list'>, <class 'NoneType'>)")
+    _optional(func, 'dynamic_axes', dynamic_axes, dict, "(<class 'dict'>, <class 'NoneType'>)")
+    inputs = _as_inputs(input_data)
+    work = _deep_copy(model, fallback=True)
+    _check_export_names(input_names, output_names, dynamic_axes)
+    settings = _read_config(os.path.realpath(config_path), work, inputs)
+    exported = _export_in_place(work, inputs, input_names, output_names, dynamic_axes)
+    flow = _C.QuantizeModelFlow(settings, exported, record_path, True)
+    _fuse_conv_bn(flow, work)
+    layers = settings.layers
+    types = []
+    for layer in layers:
+        mod = work.get_submodule(layer['name'])
+        weight = getattr(mod, 'weight', None)
+        calib = flow.weight_pass(layer['name'], None if weight is None else weight.detach(),
+                                 _groups(mod))
+        if calib is not None:
+            with torch.no_grad():
+                mod.weight.copy_(calib)
+        types.append((layer['name'], _op_data_type(mod)))
+    flow.write(onnx_path, types)
+    recorder = flow.recorder()
+    for index, layer in enumerate(layers):
+        factor = flow.balance_factor(layer['name'])
+        _set_module(work, layer['name'],
+                    MarkedQuantizableModule(work.get_submodule(layer['name']), recorder, index,
+                                            factor or None))
+    return work
+
+
+def save_model(modfied_onnx_file=_MISSING, record_file=_MISSING, save_path=_MISSING, **kwargs):
+    """Writes ``<save_path>_deploy_model.onnx`` and
+    ``<save_path>_fake_quant_model.onnx`` (spec §2.4) from the modified ONNX
+    and the record alone. ``modified_onnx_file=`` is accepted too."""
+    func = 'save_model'
+    if 'modified_onnx_file' in kwargs:
+        if modfied_onnx_file is not _MISSING:
+            raise TypeError('save_model() got the ONNX file twice (modfied_onnx_file and '
+                            'modified_onnx_file)')
+        modfied_onnx_file = kwargs.pop('modified_onnx_file')
+    if kwargs:
+        raise TypeError("save_model() got an unexpected keyword argument '%s'" % next(iter(kwargs)))
+    missing = [n for n, v in (('modfied_onnx_file', modfied_onnx_file),
+                              ('record_file', record_file), ('save_path', save_path))
+               if v is _MISSING]
+    if missing:
+        raise TypeError('save_model() missing %d required positional argument%s: %s' % (
+            len(missing), 's' if len(missing) > 1 else '',
+            ' and '.join("'%s'" % m for m in missing)))
+    _C.save_model(_path(func, 'modfied_onnx_file', modfied_onnx_file),
+                  _path(func, 'record_file', record_file), _path(func, 'save_path', save_path))

@@ -1,0 +1,156 @@
+"""The modified ONNX's export (spec §12.1, §12.2): the part that must touch
+nn.Module objects and torch.onnx.export. A copy of the model gets its
+calibration weights, every module of the marked kinds is wrapped so that its
+input passes through a marker op carrying the module name, and torch 1.13's
+exporter runs with its initializer de-duplication turned off (D8). The bytes
+go to the C++ pass (core/onnx/modified_pass.cpp), which removes the markers,
+names the nodes and writes the file.
+
+Fused BatchNorm modules stay in the exported copy on purpose: the exporter
+numbers its tensors as it traces, and the reference's names (e.g. the graph
+output '25' of TinyNet) are those of a trace that still runs the BatchNorm.
+The C++ pass removes the BatchNorm nodes afterwards."""
+
+import contextlib
+import copy
+import io
+import warnings
+
+import torch
+
+from . import _C
+
+# Module kinds that are wrapped (§12.1): subclasses count for the first group;
+# the others match by exact class name, some only when they pass the
+# type-level checks of create_quant_config (CQC §3.1).
+_MARKED_SUBCLASSES = (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.ReLU, torch.nn.ReLU6,
+                      torch.nn.LeakyReLU, torch.nn.Sigmoid, torch.nn.Tanh, torch.nn.Softmax)
+_MARKED_NAMES_ALWAYS = ('BatchNorm1d', 'Conv2d', 'Linear', 'ConvTranspose2d')
+_MARKED_NAMES_CHECKED = {
+    'Conv1d': lambda m: m.padding_mode == 'zeros',
+    'ConvTranspose1d': lambda m: m.padding_mode == 'zeros',
+    'Conv3d': lambda m: (m.padding_mode == 'zeros' and isinstance(m.dilation, (list, tuple))
+                         and len(m.dilation) == 3 and m.dilation[0] == 1),
+    'AvgPool2d': lambda m: True,
+    'LSTM': lambda m: True,
+    'GRU': lambda m: True,
+}
+
+
+def is_marked_kind(module):
+    """True when the module kind is wrapped by a marker for the export."""
+    if isinstance(module, _MARKED_SUBCLASSES):
+        return True
+    name = type(module).__name__
+    if name in _MARKED_NAMES_ALWAYS:
+        return True
+    check = _MARKED_NAMES_CHECKED.get(name)
+    return bool(check and check(module))
+
+
+class _LayerMarker(torch.autograd.Function):
+    """Identity whose ONNX node carries the module name. The clone gives the
+    traced graph the same values as the reference's marker, so the exporter's
+    numeric names match."""
+
+    @staticmethod
+    def forward(ctx, in_data, layer):  # pylint: disable=arguments-differ
+        return in_data.clone()
+
+    @staticmethod
+    def symbolic(g, in_data, layer):
+        return g.op('%s::%s' % (_C.ONNX_MARKER_DOMAIN, _C.ONNX_MARKER_OP), in_data,
+                    layer_s=layer)
+
+
+class _MarkedModule(torch.nn.Module):
+    """Holds the original as `sub_module` (the initializer names are
+    `<module>.sub_module.<param>`); the first input is named `in_data`."""
+
+    def __init__(self, sub_module, layer):
+        super().__init__()
+        self.sub_module = sub_module
+        self.layer = layer
+
+    def forward(self, in_data, *args, **kwargs):
+        return self.sub_module(_LayerMarker.apply(in_data, self.layer), *args, **kwargs)
+
+
+def _wrap_marked_modules(model):
+    targets = [(name, mod) for name, mod in model.named_modules() if name and is_marked_kind(mod)]
+    for name, mod in targets:
+        parent_name, _, leaf = name.rpartition('.')
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, leaf, _MarkedModule(mod, name))
+
+
+class _NoInitializerMerge:
+    """torch._C as torch.onnx.utils sees it, with the pass that merges
+    initializers of equal value (and equal storage) replaced by the identity."""
+
+    def __getattr__(self, name):
+        if name == '_jit_pass_onnx_deduplicate_initializers':
+            return lambda graph, params_dict, is_train: params_dict
+        return getattr(torch._C, name)
+
+
+@contextlib.contextmanager
+def _initializers_never_merged():
+    from torch.onnx import utils as onnx_utils
+    saved = onnx_utils._C
+    onnx_utils._C = _NoInitializerMerge()
+    try:
+        yield
+    finally:
+        onnx_utils._C = saved
+
+
+def _install_weights(model, weights):
+    with torch.no_grad():
+        for name, value in weights.items():
+            param = model.get_parameter(name)
+            if tuple(param.shape) != tuple(value.shape):
+                raise RuntimeError('calibration weight %s has shape %s, the parameter %s'
+                                   % (name, tuple(value.shape), tuple(param.shape)))
+            param.copy_(value)
+
+
+def export_bytes(model, input_data, weights=None, input_names=None, output_names=None,
+                 dynamic_axes=None):
+    """torch.onnx.export's bytes of a marker-wrapped copy of `model` holding `weights`
+    ({parameter name: tensor}, names as in model.named_parameters())."""
+    work = copy.deepcopy(model)
+    _install_weights(work, weights or {})
+    _wrap_marked_modules(work)
+    args = tuple(input_data) if isinstance(input_data, (list, tuple)) else input_data
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), _initializers_never_merged(), torch.no_grad():
+        warnings.filterwarnings('ignore', message='.*%s.*' % _C.ONNX_MARKER_OP)
+        warnings.filterwarnings('ignore', message='.*_graph_op.*', category=FutureWarning)
+        torch.onnx.export(work, args, buf, opset_version=11, do_constant_folding=True,
+                          keep_initializers_as_inputs=True, input_names=input_names,
+                          output_names=output_names, dynamic_axes=dynamic_axes,
+                          custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
+    return buf.getvalue()
+
+
+def write_modified_onnx(path, model, input_data, weights=None, fused_batchnorms=(),
+                        new_conv_biases=None, op_data_types=None, input_names=None,
+                        output_names=None, dynamic_axes=None):
+    """Exports and writes the modified ONNX (§12.2) to `path` (atomically, mode 0640).
+
+    weights: {parameter name: calibration weight or fused bias} installed before export;
+    fused_batchnorms: BatchNorm module names fused into their conv (§5);
+    new_conv_biases: {conv module name: fused bias} for convs that had no bias;
+    op_data_types: {enabled layer: 'float' or 'float16'}."""
+    data = export_bytes(model, input_data, weights, input_names, output_names, dynamic_axes)
+    biases = [(name, [float(v) for v in torch.as_tensor(b).reshape(-1).tolist()])
+              for name, b in (new_conv_biases or {}).items()]
+    _C.onnx_write_modified(data, list(fused_batchnorms), biases,
+                           list((op_data_types or {}).items()), path)
+
+
+def save_quant_models(modified_path, layers, save_path):
+    """Writes the deploy and fake-quant models (§12.3, §12.4); `layers` is one dict
+    per record entry, in record order (keys of core/onnx/quant_params.h)."""
+    return _C.onnx_save_quant_models(modified_path, list(layers), save_path)

@@ -1,0 +1,455 @@
+// The calibration algorithms (include/openamct/algorithms.h) on literal data:
+// the edge cases of spec/calibration.md §5-§9 one named test each, plus the
+// fast IFMR/HFMG paths against torch transcriptions of the reference's rule.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "algorithms/histogram.h"
+#include "algorithms/numeric.h"
+#include "openamct/algorithms.h"
+#include "openamct/errors.h"
+
+namespace alg = openamct::algorithms;
+
+namespace {
+
+at::Tensor f32(std::vector<float> v) {
+  return at::tensor(at::ArrayRef<float>(v), at::TensorOptions().dtype(at::kFloat)).clone();
+}
+
+uint32_t bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return u;
+}
+
+alg::IfmrOptions ifmr_options(bool with_offset, int64_t num_bits = 8) {
+  alg::IfmrOptions o;
+  o.with_offset = with_offset;
+  o.num_bits = num_bits;
+  return o;
+}
+
+alg::HfmgOptions hfmg_options(bool with_offset, int64_t nbins = 1024) {
+  alg::HfmgOptions o;
+  o.with_offset = with_offset;
+  o.nbins = nbins;
+  return o;
+}
+
+template <typename F>
+std::string error_of(F&& f, openamct::ErrorKind* kind = nullptr) {
+  try {
+    f();
+  } catch (const openamct::Error& e) {
+    if (kind) *kind = e.kind();
+    return e.what();
+  }
+  return "<no error>";
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// The reference's IFMR in torch ops (kept data, arange, mse_loss per candidate).
+std::pair<float, float> torch_ifmr(const at::Tensor& x, bool with_offset, int64_t b) {
+  const int64_t n = x.numel();
+  float max0 = std::max(0.0f, std::get<0>(at::topk(x, 1)).index({-1}).item<float>());
+  float min0 = std::min(0.0f, std::get<0>(at::topk(x, 1, 0, false)).index({-1}).item<float>());
+  (void)n;
+  at::Tensor ratios = at::arange(0.7, 1.3, 0.01, at::TensorOptions().dtype(at::kFloat));
+  float bound = max0, div = static_cast<float>((1 << b) - 1);
+  if (!with_offset) {
+    const bool neg = std::fabs(max0) < std::fabs(min0);
+    bound = std::max(std::fabs(max0), std::fabs(min0));
+    div = static_cast<float>((1 << (b - 1)) - 1 + neg);
+  }
+  at::Tensor c = ratios * bound;
+  at::Tensor s = with_offset ? (c - min0) / div : c / div;
+  s = at::where(s < alg::kFltEpsilon, at::ones_like(s), s);
+  at::Tensor losses = at::zeros_like(c);
+  for (int64_t i = 0; i < c.numel(); ++i) {
+    at::Tensor hi = c[i], lo = with_offset ? at::scalar_tensor(min0) : -c[i];
+    at::Tensor q = at::round(at::clamp(x, lo, hi) / s[i]) * s[i];
+    losses[i] = at::mse_loss(q, x);
+  }
+  const float scale = s[at::argmin(losses).item<int64_t>()].item<float>();
+  const float offset =
+      with_offset ? -std::nearbyint(min0 / scale) - static_cast<float>(1 << (b - 1)) : 0.0f;
+  return {scale, offset};
+}
+
+}  // namespace
+
+// ---- numeric primitives ----------------------------------------------------------
+TEST(AlgorithmsNumeric, FloorDivideMatchesTorchOnEdgeCases) {
+  const std::vector<float> a = {7.0f, -7.0f, 0.3f, -0.3f, 1.0f, 0.0f, -0.0f, 5.0f, 1e-30f, 100.0f};
+  const std::vector<float> b = {2.0f, 2.0f, 0.1f, 0.1f, 0.1f, 3.0f, 3.0f, -2.0f, 3.0f, 1e-5f};
+  const at::Tensor want = at::floor_divide(f32(a), f32(b));
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_EQ(bits(alg::detail::floor_divide(a[i], b[i])), bits(want[i].item<float>()))
+        << a[i] << " // " << b[i];
+}
+
+TEST(AlgorithmsNumeric, HistcMatchesTorchHistc) {
+  at::Tensor x = at::randn({5000}, at::TensorOptions().dtype(at::kFloat)) * 3.0;
+  const float lo = x.min().item<float>(), hi = x.max().item<float>();
+  const at::Tensor want = at::histc(x, 97, lo, hi).to(at::kLong);
+  const std::vector<int64_t> got = alg::detail::histc(x.data_ptr<float>(), x.numel(), 97, lo, hi);
+  for (int64_t i = 0; i < 97; ++i) EXPECT_EQ(got[i], want[i].item<int64_t>()) << "bin " << i;
+}
+
+TEST(AlgorithmsNumeric, HistcPutsTheLastEdgeInTheLastBin) {
+  const std::vector<float> x = {0.0f, 1.0f, 2.0f, 3.0f};
+  EXPECT_EQ(alg::detail::histc(x.data(), 4, 4, 0.0f, 3.0f), (std::vector<int64_t>{1, 1, 1, 1}));
+}
+
+TEST(AlgorithmsNumeric, HistcOfConstantDataFillsTheMiddleBin) {
+  const std::vector<float> x = {5.0f, 5.0f, 5.0f};
+  EXPECT_EQ(alg::detail::histc(x.data(), 3, 4, 5.0f, 5.0f), (std::vector<int64_t>{0, 0, 3, 0}));
+}
+
+TEST(AlgorithmsNumeric, MergeOfTheSameRangeAddsBinByBin) {
+  std::vector<int64_t> merged = {4, 3, 2, 1};
+  alg::detail::merge_histogram({1, 2, 3, 4}, -1.0f, 1.0f, merged, -1.0f, 1.0f);
+  EXPECT_EQ(merged, (std::vector<int64_t>{5, 5, 5, 5}));
+}
+
+TEST(AlgorithmsNumeric, MergeSplitsABinThatStraddlesTwoNewBins) {
+  // Old [0, 2] in 2 bins; new [0, 3] in 2 bins of 1.5: old bin [1, 2] is half in each.
+  std::vector<int64_t> merged = {0, 0};
+  alg::detail::merge_histogram({0, 10}, 0.0f, 2.0f, merged, 0.0f, 3.0f);
+  EXPECT_EQ(merged, (std::vector<int64_t>{5, 5}));
+}
+
+// ---- min-max -------------------------------------------------------------------
+TEST(AlgorithmsMinMax, PlusMinusOneAsymmetricRoundsTheWholeOffset) {
+  const auto r = alg::minmax_scale_offset(1.0f, -1.0f, true, 8);
+  EXPECT_EQ(bits(r.scale), bits(2.0f / 255.0f));
+  EXPECT_EQ(r.offset, -1);
+}
+
+TEST(AlgorithmsMinMax, NegativeDominantSymmetricDividesBy128) {
+  EXPECT_EQ(bits(alg::minmax_scale_offset(1.0f, -2.0f, false, 8).scale), bits(2.0f / 128.0f));
+}
+
+TEST(AlgorithmsMinMax, TieSymmetricDividesBy127) {
+  EXPECT_EQ(bits(alg::minmax_scale_offset(2.0f, -2.0f, false, 8).scale), bits(2.0f / 127.0f));
+}
+
+TEST(AlgorithmsMinMax, ZeroRangeGivesScaleOneAndLowestOffset) {
+  const auto r = alg::minmax_scale_offset(0.0f, 0.0f, true, 8);
+  EXPECT_EQ(r.scale, 1.0f);
+  EXPECT_EQ(r.offset, -128);
+}
+
+TEST(AlgorithmsMinMax, NaNIsAScaleError) {
+  openamct::ErrorKind kind;
+  const std::string m = error_of(
+      [] { alg::minmax_scale_offset(std::numeric_limits<float>::quiet_NaN(), 0.0f, true, 8); },
+      &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kRuntime);
+  EXPECT_TRUE(starts_with(m, "Param scale has invalid value inf, nan or zeros!")) << m;
+}
+
+// ---- IFMR ------------------------------------------------------------------------
+TEST(AlgorithmsIfmr, AllZerosGiveScaleOne) {
+  const auto sym = alg::ifmr({at::zeros({100})}, ifmr_options(false));
+  EXPECT_EQ(sym.scale, 1.0f);
+  EXPECT_EQ(sym.offset, 0);
+  const auto asym = alg::ifmr({at::zeros({100})}, ifmr_options(true));
+  EXPECT_EQ(asym.scale, 1.0f);
+  EXPECT_EQ(asym.offset, -128);
+}
+
+TEST(AlgorithmsIfmr, AllNegativeAsymmetricGivesOffset127) {
+  const auto r = alg::ifmr({f32({-1.0f, -2.0f, -3.0f, -4.0f})}, ifmr_options(true));
+  EXPECT_EQ(bits(r.scale), bits(4.0f / 255.0f));
+  EXPECT_EQ(r.offset, 127);
+}
+
+TEST(AlgorithmsIfmr, AllPositiveAsymmetricGivesOffsetMinus128) {
+  EXPECT_EQ(alg::ifmr({f32({0.5f, 1.0f, 2.0f})}, ifmr_options(true)).offset, -128);
+}
+
+TEST(AlgorithmsIfmr, SingleElementMatchesTheTorchTranscription) {
+  const at::Tensor x = f32({2.5f});
+  const auto r = alg::ifmr({x}, ifmr_options(false));
+  EXPECT_EQ(bits(r.scale), bits(torch_ifmr(x, false, 8).first));
+}
+
+TEST(AlgorithmsIfmr, DenormalsGiveScaleOne) {
+  const auto r = alg::ifmr({f32({1e-40f, -1e-41f, 3e-42f})}, ifmr_options(true));
+  EXPECT_EQ(r.scale, 1.0f);
+  EXPECT_EQ(r.offset, -128);
+}
+
+TEST(AlgorithmsIfmr, RandomDataMatchesTheTorchTranscription) {
+  at::manual_seed(7);
+  for (int64_t n : {1, 37, 1000, 20000}) {
+    for (bool with_offset : {false, true}) {
+      const at::Tensor x = at::randn({n}) * 1.7 + 0.2;
+      const auto got = alg::ifmr({x}, ifmr_options(with_offset));
+      const auto want = torch_ifmr(x, with_offset, 8);
+      EXPECT_EQ(bits(got.scale), bits(want.first)) << "n=" << n << " offset=" << with_offset;
+      EXPECT_EQ(static_cast<float>(got.offset), want.second);
+    }
+  }
+}
+
+TEST(AlgorithmsIfmr, StreamingEqualsOneCallOverTheList) {
+  at::manual_seed(3);
+  const std::vector<at::Tensor> batches = {at::randn({300}), at::randn({200}) * 2.0,
+                                           at::randn({100})};
+  alg::IfmrOptions o = ifmr_options(true);
+  o.batch_num = 3;
+  alg::IfmrCalibrator cal(o);
+  EXPECT_FALSE(cal.add_batch(batches[0]).has_value());
+  EXPECT_FALSE(cal.add_batch(batches[1]).has_value());
+  const auto r = cal.add_batch(batches[2]);
+  ASSERT_TRUE(r.has_value());
+  const auto one = alg::ifmr(batches, ifmr_options(true));
+  EXPECT_EQ(bits(r->scale), bits(one.scale));
+  EXPECT_EQ(r->offset, one.offset);
+  EXPECT_FALSE(cal.add_batch(at::randn({50}) * 100.0).has_value());  // later batches: nothing
+  EXPECT_EQ(bits(cal.result()->scale), bits(one.scale));
+}
+
+TEST(AlgorithmsIfmr, NaNRaisesTheReferenceRuntimeError) {
+  openamct::ErrorKind kind;
+  const std::string m = error_of(
+      [] { alg::ifmr({f32({1.0f, std::numeric_limits<float>::quiet_NaN()})}, ifmr_options(true)); },
+      &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kRuntime);
+  EXPECT_EQ(m, "The activation to be quantized has invalid value inf or nan!");
+}
+
+TEST(AlgorithmsIfmr, InfRaisesTheReferenceRuntimeError) {
+  const std::string m = error_of([] {
+    alg::ifmr({f32({std::numeric_limits<float>::infinity()})}, ifmr_options(false));
+  });
+  EXPECT_EQ(m, "The activation to be quantized has invalid value inf or nan!");
+}
+
+TEST(AlgorithmsIfmr, EmptyBatchListIsAValueError) {
+  openamct::ErrorKind kind;
+  const std::string m = error_of([] { alg::ifmr({}, ifmr_options(true)); }, &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kValue);
+  EXPECT_TRUE(starts_with(m, "ifmr: batches is empty")) << m;
+}
+
+TEST(AlgorithmsIfmr, EmptyBatchIsAValueError) {
+  openamct::ErrorKind kind;
+  const std::string m = error_of([] { alg::ifmr({at::zeros({0})}, ifmr_options(true)); }, &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kValue);
+  EXPECT_TRUE(starts_with(m, "ifmr: batch 1 is empty")) << m;
+}
+
+TEST(AlgorithmsIfmr, UnsupportedNumBitsIsAValueError) {
+  openamct::ErrorKind kind;
+  const std::string m = error_of([] { alg::ifmr({f32({1.0f})}, ifmr_options(true, 7)); }, &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kValue);
+  EXPECT_EQ(m, "ifmr: num_bits 7 is not supported, use one of 4, 8, 16");
+}
+
+TEST(AlgorithmsIfmr, Float64IsATypeError) {
+  openamct::ErrorKind kind;
+  const std::string m = error_of(
+      [] { alg::ifmr({at::ones({3}, at::TensorOptions().dtype(at::kDouble))}, ifmr_options(true)); },
+      &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kType);
+  EXPECT_EQ(m, "Only activation with dtype 'torch.float32' and 'torch.float16' is supported to be "
+               "quantized, but got torch.float64.");
+}
+
+// ---- HFMG ------------------------------------------------------------------------
+TEST(AlgorithmsHfmg, ConstantPositiveAsymmetric) {
+  const auto r = alg::hfmg({at::full({100}, 2.0f)}, hfmg_options(true));
+  EXPECT_EQ(bits(r.scale), bits(2.0f / 255.0f));
+  EXPECT_EQ(r.offset, -128);
+}
+
+TEST(AlgorithmsHfmg, ConstantNegativeSymmetricIsATieDividingBy127) {
+  const auto r = alg::hfmg({at::full({100}, -3.0f)}, hfmg_options(false));
+  EXPECT_EQ(bits(r.scale), bits(3.0f / 127.0f));
+}
+
+TEST(AlgorithmsHfmg, ConstantNegativeAsymmetricGivesOffset127) {
+  const auto r = alg::hfmg({at::full({10}, -1.0f)}, hfmg_options(true));
+  EXPECT_EQ(bits(r.scale), bits(1.0f / 255.0f));
+  EXPECT_EQ(r.offset, 127);
+}
+
+TEST(AlgorithmsHfmg, SingleElementZeroGivesScaleOne) {
+  const auto r = alg::hfmg({f32({0.0f})}, hfmg_options(true));
+  EXPECT_EQ(r.scale, 1.0f);
+  EXPECT_EQ(r.offset, -128);
+}
+
+TEST(AlgorithmsHfmg, KeepsOnlyTheHistogramAcrossBatches) {
+  alg::HfmgOptions o = hfmg_options(true, 64);
+  o.batch_num = 2;
+  alg::HfmgCalibrator cal(o);
+  EXPECT_FALSE(cal.add_batch(f32({0.0f, 1.0f, 2.0f})).has_value());
+  EXPECT_EQ(cal.counts().size(), 64u);
+  EXPECT_EQ(cal.range_min(), 0.0f);
+  EXPECT_EQ(cal.range_max(), 2.0f);
+  EXPECT_TRUE(cal.add_batch(f32({-2.0f, 4.0f})).has_value());
+  int64_t total = 0;
+  for (int64_t c : cal.counts()) total += c;
+  EXPECT_EQ(total, 5);
+  EXPECT_EQ(cal.range_min(), -2.0f);
+  EXPECT_EQ(cal.range_max(), 4.0f);
+}
+
+TEST(AlgorithmsHfmg, NaNRaisesTheReferenceRuntimeError) {
+  const std::string m = error_of([] {
+    alg::hfmg({f32({0.0f, std::numeric_limits<float>::quiet_NaN()})}, hfmg_options(true));
+  });
+  EXPECT_EQ(m, "The activation to be quantized has invalid value inf or nan!");
+}
+
+TEST(AlgorithmsHfmg, TooFewBinsIsAValueError) {
+  openamct::ErrorKind kind;
+  const std::string m = error_of([] { alg::hfmg({f32({1.0f})}, hfmg_options(true, 2)); }, &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kValue);
+  EXPECT_TRUE(starts_with(m, "hfmg: nbins 2 is not supported")) << m;
+}
+
+// ---- ARQ -------------------------------------------------------------------------
+TEST(AlgorithmsArq, ZeroChannelGetsScaleOne) {
+  at::Tensor w = at::zeros({2, 1, 1, 2});
+  w[1] = 0.5f;
+  alg::ArqOptions o;
+  const auto r = alg::arq(w, o);
+  EXPECT_EQ(r.scale[0], 1.0f);
+  EXPECT_EQ(bits(r.scale[1]), bits(0.5f / 127.0f));
+  EXPECT_EQ(r.int_weight[1][0][0][0].item<int8_t>(), 127);
+}
+
+TEST(AlgorithmsArq, Int4ClampsToItsRange) {
+  alg::ArqOptions o;
+  o.num_bits = 4;
+  o.channel_wise = false;
+  const auto r = alg::arq(f32({-1.0f, 0.5f, 0.9f}).reshape({1, 1, 3}), o);
+  EXPECT_EQ(bits(r.scale[0]), bits(1.0f / 8.0f));  // negative end dominates: 2^3
+  EXPECT_EQ(r.int_weight.flatten()[0].item<int8_t>(), -8);
+  EXPECT_EQ(r.int_weight.flatten()[2].item<int8_t>(), 7);  // 7.2 rounds to 7
+}
+
+TEST(AlgorithmsArq, DeconvResultsComeBackInTheInputLayout) {
+  at::manual_seed(1);
+  const at::Tensor w = at::randn({4, 3, 2, 2});  // (Cin, Cout/g, k, k), groups 2 -> Cout 6
+  alg::ArqOptions o;
+  o.layout = alg::WeightLayout::kDeconv;
+  o.groups = 2;
+  const auto r = alg::arq(w, o);
+  EXPECT_EQ(r.scale.size(), 6u);
+  EXPECT_EQ(r.fake_quant_weight.sizes(), w.sizes());
+  // Same as quantising the Cout-first view as a conv weight, then rearranging back.
+  alg::ArqOptions conv;
+  const auto c = alg::arq(alg::deconv_to_cout_first(w, 2), conv);
+  EXPECT_TRUE(at::equal(alg::deconv_to_cout_first(c.fake_quant_weight, 2), r.fake_quant_weight));
+  EXPECT_EQ(c.scale, r.scale);
+}
+
+TEST(AlgorithmsArq, Float16WeightGivesFloat16FakeQuant) {
+  const auto r = alg::arq(at::ones({2, 2, 1}, at::TensorOptions().dtype(at::kHalf)), {});
+  EXPECT_EQ(r.fake_quant_weight.scalar_type(), at::kHalf);
+  EXPECT_EQ(r.int_weight.scalar_type(), at::kChar);
+}
+
+TEST(AlgorithmsArq, NaNWeightRaisesTheReferenceRuntimeError) {
+  const std::string m = error_of([] {
+    alg::arq(f32({1.0f, std::numeric_limits<float>::quiet_NaN()}).reshape({2, 1, 1}), {});
+  });
+  EXPECT_EQ(m, "The weight to be quantized has invalid value inf or nan!");
+}
+
+TEST(AlgorithmsArq, LinearWeightMustBe2D) {
+  alg::ArqOptions o;
+  o.layout = alg::WeightLayout::kLinear;
+  openamct::ErrorKind kind;
+  const std::string m = error_of([&] { alg::arq(at::ones({2, 2, 2}), o); }, &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kValue);
+  EXPECT_TRUE(starts_with(m, "arq: a linear weight must be 2-D")) << m;
+}
+
+TEST(AlgorithmsArq, UnknownLayoutListsTheAcceptedOnes) {
+  EXPECT_EQ(error_of([] { alg::parse_weight_layout("rnn"); }),
+            "arq: layout 'rnn' is not supported, use 'conv', 'linear' or 'deconv'");
+}
+
+// ---- DMQ -------------------------------------------------------------------------
+TEST(AlgorithmsDmq, SpecExampleWithZeroChannels) {
+  const auto f = alg::dmq_factor(f32({4.0f, 0.0f, 0.5f, 3.0f}), f32({1.0f, 2.0f, 0.0f, 0.25f}), 0.5);
+  EXPECT_FALSE(f.warning.has_value());
+  const float* s = f.factor.data_ptr<float>();
+  EXPECT_EQ(s[0], 2.0f);
+  EXPECT_EQ(s[1], 1.0f);
+  EXPECT_EQ(s[2], 0.25f);
+  EXPECT_EQ(bits(s[3]), bits(static_cast<float>(std::sqrt(3.0)) / 0.5f));
+}
+
+TEST(AlgorithmsDmq, AllZeroActivationGivesOnesAndAWarning) {
+  const auto f = alg::dmq_factor(f32({0.0f, 0.0f}), f32({1.0f, 2.0f}), 0.5);
+  ASSERT_TRUE(f.warning.has_value());
+  EXPECT_TRUE(at::equal(f.factor, at::ones({2})));
+}
+
+TEST(AlgorithmsDmq, StrengthOutOfRangeIsTheReferenceValueError) {
+  openamct::ErrorKind kind;
+  const std::string m =
+      error_of([] { alg::dmq_factor(f32({1.0f}), f32({1.0f}), 0.1); }, &kind);
+  EXPECT_EQ(kind, openamct::ErrorKind::kValue);
+  EXPECT_EQ(m, "migration_strength:0.1 not support, should be in [0.2, 0.8]!");
+}
+
+TEST(AlgorithmsDmq, ChannelMismatchIsTheReferenceValueError) {
+  const std::string m = error_of([] {
+    alg::dmq_layer(alg::DmqLayerType::kLinear, at::ones({2, 3}), at::ones({4, 5}), 0.5, 1, "fc");
+  });
+  EXPECT_EQ(m, "the activation channel_num[3] of fc must equal to weight channel_num[5]");
+}
+
+TEST(AlgorithmsDmq, GroupedConvBalancesEachGroupsInputChannels) {
+  // Conv2d, groups 2, Cin 2, Cout 4: input channel g is column 0 of group g's filters.
+  const at::Tensor x = f32({4.0f, 1.0f}).reshape({1, 2, 1, 1});
+  const at::Tensor w = f32({1.0f, 1.0f, 1.0f, 1.0f}).reshape({4, 1, 1, 1});
+  const auto r = alg::dmq_layer(alg::DmqLayerType::kConv2d, x, w, 0.5, 2, "conv");
+  EXPECT_TRUE(at::equal(r.factor, f32({2.0f, 1.0f})));
+  EXPECT_TRUE(at::equal(r.balanced_weight.flatten(), f32({2.0f, 2.0f, 1.0f, 1.0f})));
+}
+
+// ---- Conv+BN ---------------------------------------------------------------------
+TEST(AlgorithmsConvBn, FusesWithoutBias) {
+  const auto r = alg::fuse_conv_bn(at::ones({2, 1, 1}), std::nullopt, f32({2.0f, 4.0f}),
+                                   f32({0.5f, 0.0f}), f32({1.0f, 1.0f}), f32({3.0f, 0.0f}), 1.0,
+                                   false);
+  ASSERT_TRUE(r.fused);
+  EXPECT_TRUE(at::equal(r.weight.flatten(), f32({1.0f, 4.0f})));
+  EXPECT_TRUE(at::equal(r.bias, f32({-0.5f, -4.0f})));
+}
+
+TEST(AlgorithmsConvBn, TrainingModeFusesNothing) {
+  const at::Tensor w = at::ones({2, 1, 1});
+  const auto r = alg::fuse_conv_bn(w, std::nullopt, f32({2.0f, 4.0f}), f32({0.5f, 0.0f}),
+                                   f32({1.0f, 1.0f}), f32({3.0f, 0.0f}), 1e-5, true);
+  EXPECT_FALSE(r.fused);
+  EXPECT_TRUE(at::equal(r.weight, w));
+  EXPECT_FALSE(r.bias.defined());
+}
+
+TEST(AlgorithmsConvBn, WrongBnShapeIsAValueError) {
+  const std::string m = error_of([] {
+    alg::fuse_conv_bn(at::ones({2, 1, 1}), std::nullopt, f32({1.0f}), f32({0.0f, 0.0f}),
+                      f32({0.0f, 0.0f}), f32({1.0f, 1.0f}), 1e-5, false);
+  });
+  EXPECT_EQ(m, "fuse_conv_bn: bn_weight must have shape [2] (one value per output channel), got [1]");
+}

@@ -1,0 +1,253 @@
+// Pass-level cases of core/onnx on tiny hand-built graphs: the §12.1 order,
+// marker removal and naming, the deploy steps and their §13 numerics, quant
+// fusion and the fake-quant rewrite. The kit's end-to-end files are compared
+// in tests/python/test_onnx_passes.py.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "onnx/deploy_pass.h"
+#include "onnx/fake_quant_pass.h"
+#include "onnx/modified_pass.h"
+#include "onnx/node_order.h"
+#include "onnx/onnx_graph.h"
+#include "onnx/quant_numerics.h"
+#include "openamct/errors.h"
+
+namespace op = openamct::onnx_passes;
+
+namespace {
+
+std::vector<std::string> node_names(const onnx::GraphProto& g) {
+  std::vector<std::string> out;
+  for (const auto& n : g.node()) out.push_back(n.name());
+  return out;
+}
+
+onnx::NodeProto marker(const std::string& layer, const std::string& in, const std::string& out) {
+  onnx::NodeProto n = op::make_node(op::kMarkerOp, "/" + layer + "/Marker", {in}, {out});
+  n.set_domain(op::kMarkerDomain);
+  op::set_string_attribute(&n, op::kMarkerLayerAttribute, layer);
+  return n;
+}
+
+void add_output(onnx::GraphProto* g, const std::string& name) { g->add_output()->set_name(name); }
+
+// x -> Conv c (weight w [2,1,1,1], bias b [2]) -> y (graph output)
+onnx::GraphProto one_conv_graph() {
+  onnx::GraphProto g;
+  g.add_input()->set_name("x");
+  *g.add_node() = op::make_node("Conv", "c", {"x", "w", "b"}, {"y"});
+  *g.add_initializer() = op::float_tensor("w", {2, 1, 1, 1}, {0.5f, -1.0f});
+  *g.add_initializer() = op::float_tensor("b", {2}, {0.25f, 3.0f});
+  add_output(&g, "y");
+  return g;
+}
+
+op::LayerQuantParams conv_params() {
+  op::LayerQuantParams p;
+  p.layer = "c";
+  p.scale_d = 0.1f;
+  p.offset_d = -3;
+  p.scale_w = {0.01f, 0.02f};
+  p.offset_w = {0, 0};
+  return p;
+}
+
+uint32_t bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+}  // namespace
+
+TEST(OnnxNodeOrder, ConstantsComeFirstThenTheFirstReadyNodeInListOrder) {
+  onnx::GraphProto g;
+  *g.add_node() = op::make_node("Relu", "late", {"a"}, {"b"});
+  *g.add_node() = op::make_node("Relu", "first", {"x"}, {"a"});
+  *g.add_node() = op::make_node("Constant", "k", {}, {"k_out"});
+  *g.add_node() = op::make_node("Add", "sum", {"b", "k_out"}, {"y"});
+  op::order_nodes(&g);
+  EXPECT_EQ(node_names(g), (std::vector<std::string>{"k", "first", "late", "sum"}));
+}
+
+TEST(OnnxNodeOrder, ANodeInsertedAtTheFrontIsPlacedAsSoonAsItIsReady) {
+  onnx::GraphProto g;
+  *g.add_node() = op::make_node("Relu", "r1", {"x"}, {"a"});
+  *g.add_node() = op::make_node("Relu", "r2", {"a"}, {"b"});
+  op::prepend_node(&g, op::make_node("Neg", "inserted", {"a"}, {"c"}));
+  op::order_nodes(&g);
+  EXPECT_EQ(node_names(g), (std::vector<std::string>{"r1", "inserted", "r2"}));
+}
+
+TEST(OnnxNodeOrder, ACycleIsARuntimeError) {
+  onnx::GraphProto g;
+  *g.add_node() = op::make_node("Relu", "a", {"q"}, {"p"});
+  *g.add_node() = op::make_node("Relu", "b", {"p"}, {"q"});
+  EXPECT_THROW(op::order_nodes(&g), openamct::Error);
+}
+
+TEST(OnnxModifiedPass, MarkersGoAndTheirConsumersTakeTheModuleNames) {
+  onnx::ModelProto m;
+  m.add_opset_import()->set_version(11);
+  auto* marker_opset = m.add_opset_import();
+  marker_opset->set_domain(op::kMarkerDomain);
+  marker_opset->set_version(1);
+  onnx::GraphProto* g = m.mutable_graph();
+  g->add_input()->set_name("in_data.1");
+  g->add_input()->set_name("w");
+  *g->add_node() = marker("act", "in_data.1", "m0");
+  *g->add_node() = op::make_node("Relu", "/act/sub_module/Relu", {"m0"}, {"r0"});
+  *g->add_node() = marker("act", "r0", "m1");  // the same module, second call
+  *g->add_node() = op::make_node("Relu", "/act/sub_module_1/Relu", {"m1"}, {"r1"});
+  *g->add_node() = marker("pool", "r1", "m2");
+  *g->add_node() = op::make_node("Constant", "/pool/Constant", {}, {"pads"});
+  *g->add_node() = op::make_node("Pad", "/pool/Pad", {"m2", "pads"}, {"p"});
+  *g->add_node() = op::make_node("AveragePool", "/pool/AveragePool", {"p"}, {"y"});
+  *g->add_initializer() = op::float_tensor("w", {1}, {1.0f});
+  add_output(g, "y");
+  op::ModifiedOnnxSpec spec;
+  spec.op_data_types = {{"pool", "float"}};
+  op::make_modified_model(&m, spec);
+  EXPECT_EQ(node_names(*g),
+            (std::vector<std::string>{"/pool/Constant", "act", "act1", "pool_pad", "pool"}));
+  EXPECT_EQ(g->node(1).input(0), "in_data.1");
+  EXPECT_EQ(g->node(3).input(0), "r1");
+  ASSERT_EQ(g->input_size(), 1);  // w is an initializer
+  EXPECT_EQ(g->input(0).name(), "in_data.1");
+  ASSERT_EQ(m.opset_import_size(), 1);
+  EXPECT_EQ(op::find_attribute(g->node(4), "op_data_type")->s(), "float");
+  EXPECT_EQ(op::find_attribute(g->node(1), "op_data_type"), nullptr);
+}
+
+TEST(OnnxModifiedPass, ABatchNormWithoutFiveInputsIsTheReferencesError) {
+  onnx::ModelProto m;
+  onnx::GraphProto* g = m.mutable_graph();
+  *g->add_node() = op::make_node("BatchNormalization", "bn", {"x", "s", "b"}, {"y"});
+  op::ModifiedOnnxSpec spec;
+  spec.fused_batchnorms = {"bn"};
+  try {
+    op::make_modified_model(&m, spec);
+    FAIL() << "no error";
+  } catch (const openamct::Error& e) {
+    EXPECT_EQ(e.kind(), openamct::ErrorKind::kRuntime);
+    EXPECT_NE(std::string(e.what()).find("BatchNorm node should only have 5 input actually have 3"),
+              std::string::npos);
+  }
+}
+
+TEST(OnnxNumerics, DequantWordOfTheWorkedExample) {
+  // spec §12.5: conv1.dequant.param[0] = 0x3852C22B = float32(0.0040458245 × 0.0124199)
+  EXPECT_EQ(op::dequant_word(0.0040458245f, 0.0124199f, 0), 0x3852C22Bull);
+  EXPECT_EQ(op::dequant_word(1.0f, 1.0f, -1) >> 32, 0xFFull);  // uint8(offset_w), bits 32-39 (K3)
+}
+
+TEST(OnnxNumerics, QuantScaleIsTheReciprocalInDoubleRoundedOnce) {
+  EXPECT_EQ(bits(op::quant_scale(0.0124199f)), bits(80.51594543457031f));
+}
+
+TEST(OnnxNumerics, RoundingIsHalfToEvenAndClamped) {
+  EXPECT_EQ(op::quantize_weight(2.5f, 1.0f, 0, 8), 2);
+  EXPECT_EQ(op::quantize_weight(-3.5f, 1.0f, 0, 8), -4);
+  EXPECT_EQ(op::quantize_weight(1000.0f, 1.0f, 0, 8), 127);
+  EXPECT_EQ(op::quantize_weight(-1000.0f, 1.0f, 0, 8), -128);
+  int32_t q = 0;
+  EXPECT_TRUE(op::quantize_bias(0.5f, 1.0f, &q));
+  EXPECT_EQ(q, 0);
+  EXPECT_FALSE(op::quantize_bias(1.0f, 1e-30f, &q));
+}
+
+TEST(OnnxDeployPass, OneConvGetsQuantInt8WeightsInt32BiasAndDequant) {
+  onnx::GraphProto g = one_conv_graph();
+  const auto p = conv_params();
+  op::make_deploy_graph(&g, {p});
+  op::order_nodes(&g);
+  EXPECT_EQ(node_names(g), (std::vector<std::string>{"c.quant", "c", "c.dequant"}));
+  const auto& q = g.node(0);
+  EXPECT_EQ(bits(op::find_attribute(q, "scale")->f()), bits(op::quant_scale(0.1f)));
+  EXPECT_EQ(op::find_attribute(q, "offset")->f(), -3.0f);
+  EXPECT_EQ(op::find_attribute(q, "dst_type")->s(), "INT8");
+  // The graph output keeps its name on the dequant; the conv output is renamed.
+  EXPECT_EQ(g.node(1).output(0), "c_output0");
+  EXPECT_EQ(g.node(2).output(0), "y");
+  EXPECT_EQ(op::int_attribute(g.node(2), "dtype", -1), 0);
+  const auto w = op::raw_values<int8_t>(*op::find_initializer(g, "w"));
+  EXPECT_EQ(w, (std::vector<int8_t>{50, -50}));
+  const auto b = op::raw_values<int32_t>(*op::find_initializer(g, "b"));
+  EXPECT_EQ(b, (std::vector<int32_t>{static_cast<int32_t>(std::nearbyint(0.25f / (0.01f * 0.1f))),
+                                     static_cast<int32_t>(std::nearbyint(3.0f / (0.02f * 0.1f)))}));
+  const auto words = op::raw_values<uint64_t>(*op::find_initializer(g, "c.dequant.param"));
+  EXPECT_EQ(words, (std::vector<uint64_t>{op::dequant_word(0.01f, 0.1f, 0),
+                                          op::dequant_word(0.02f, 0.1f, 0)}));
+}
+
+TEST(OnnxDeployPass, GemmWeightIsTransposedAndTransBCleared) {
+  onnx::GraphProto g;
+  *g.add_node() = op::make_node("Gemm", "fc", {"x", "w"}, {"y"});
+  op::set_int_attribute(g.mutable_node(0), "transB", 1);
+  *g.add_initializer() = op::float_tensor("w", {2, 3}, {1, 2, 3, 4, 5, 6});
+  add_output(&g, "y");
+  op::LayerQuantParams p;
+  p.layer = "fc";
+  p.scale_d = 1.0f;
+  p.scale_w = {1.0f};
+  p.offset_w = {0};
+  op::make_deploy_graph(&g, {p});
+  const auto* w = op::find_initializer(g, "w");
+  EXPECT_EQ(std::vector<int64_t>(w->dims().begin(), w->dims().end()),
+            (std::vector<int64_t>{3, 2}));
+  EXPECT_EQ(op::raw_values<int8_t>(*w), (std::vector<int8_t>{1, 4, 2, 5, 3, 6}));
+  EXPECT_EQ(op::int_attribute(g.node(op::find_node(g, "fc")), "transB", -1), 0);
+}
+
+TEST(OnnxDeployPass, QuantsOfOneTensorWithEqualParametersFuseIntoTheFirstInRecordOrder) {
+  onnx::GraphProto g;
+  *g.add_node() = op::make_node("Conv", "a", {"x", "wa"}, {"ya"});
+  *g.add_node() = op::make_node("Conv", "b", {"x", "wb"}, {"yb"});
+  *g.add_initializer() = op::float_tensor("wa", {1, 1, 1, 1}, {1.0f});
+  *g.add_initializer() = op::float_tensor("wb", {1, 1, 1, 1}, {1.0f});
+  add_output(&g, "ya");
+  add_output(&g, "yb");
+  op::LayerQuantParams a = conv_params(), b = conv_params();
+  a.layer = "a";
+  b.layer = "b";
+  a.scale_w = b.scale_w = {1.0f};
+  a.offset_w = b.offset_w = {0};
+  op::make_deploy_graph(&g, {a, b});
+  EXPECT_EQ(op::find_node(g, "b.quant"), -1);
+  EXPECT_EQ(g.node(op::find_node(g, "b")).input(0), "a.quant.output0");
+}
+
+TEST(OnnxDeployPass, ARecordLayerWithoutANodeIsARuntimeErrorNamingIt) {
+  onnx::GraphProto g = one_conv_graph();
+  auto p = conv_params();
+  p.layer = "missing";
+  EXPECT_THROW(op::make_deploy_graph(&g, {p}), openamct::Error);
+}
+
+TEST(OnnxFakeQuantPass, QuantBecomesMulRoundAddClipSubAndDequantAMul) {
+  onnx::GraphProto g = one_conv_graph();
+  const auto p = conv_params();
+  op::make_deploy_graph(&g, {p});
+  op::order_nodes(&g);
+  op::make_fake_quant_graph(&g, {p});
+  op::order_nodes(&g);
+  EXPECT_EQ(node_names(g),
+            (std::vector<std::string>{
+                "c.fakedequant.dqscale", "c.quant.fakequant.max_val", "c.quant.fakequant.min_val",
+                "c.quant.fakequant.offset", "c.quant.fakequant.scale", "c.quant.fakequant.mul",
+                "c.quant.fakequant.round", "c.quant.fakequant.add", "c.quant.fakequant.clip",
+                "c.quant.fakequant.sub", "c", "c.fakedequant.mul"}));
+  EXPECT_EQ(g.node(11).output(0), "y");
+  EXPECT_EQ(op::find_initializer(g, "c.dequant.param"), nullptr);
+  const auto* w = op::find_initializer(g, "w");
+  EXPECT_EQ(w->data_type(), onnx::TensorProto::FLOAT);
+  EXPECT_EQ(op::float_values(*w), (std::vector<float>{50.0f, -50.0f}));
+  const auto& dq = g.node(0).attribute(0).t();
+  EXPECT_EQ(std::vector<int64_t>(dq.dims().begin(), dq.dims().end()),
+            (std::vector<int64_t>{1, 2, 1, 1}));
+}
