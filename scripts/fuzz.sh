@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS=${1:-10000}
 shift || true
 BUILD=${OPENAMCT_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
-TARGETS=(simple_config json_writer)
+TARGETS=(simple_config json_writer onnx_passes)
 
 "$ROOT/scripts/setup.sh"
 cmake -S "$ROOT/fuzz" -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ >/dev/null
