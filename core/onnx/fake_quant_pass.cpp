@@ -68,6 +68,7 @@ void integers_to_float(onnx::GraphProto* g, const std::string& name) {
   onnx::TensorProto* t = find_initializer(g, name);
   if (!t) return;
   std::vector<float> v;
+  v.reserve(static_cast<size_t>(element_count(*t)));
   if (t->data_type() == onnx::TensorProto::INT8) {
     for (int8_t x : raw_values<int8_t>(*t)) v.push_back(static_cast<float>(x));
   } else if (t->data_type() == onnx::TensorProto::INT32) {
