@@ -114,18 +114,15 @@ void check_settings(const openamct::CalibrationSettings& s, const openamct::Laye
     ++next;
     if (!one_of(l.act_num_bits, {4, 8, 16})) finding("act num_bits of " + l.name);
     if (!one_of(l.wts_num_bits, {4, 6, 7, 8})) finding("wts num_bits of " + l.name);
-    if (l.act_algo == "ifmr") {
+    if (l.act_algo == ActAlgo::kIfmr) {
       if (!(l.max_percentile > 0.5 && l.max_percentile <= 1.0)) finding("max_percentile");
       if (!(l.min_percentile > 0.5 && l.min_percentile <= 1.0)) finding("min_percentile");
       if (!(l.search_range_start > 0 && l.search_range_start < l.search_range_end))
         finding("search_range of " + l.name);
       if (!(l.search_step > 0)) finding("search_step of " + l.name);
-    } else if (l.act_algo == "hfmg") {
-      if (!one_of(l.num_of_bins, {1024, 2048, 4096, 8192})) finding("num_of_bins");
-    } else {
-      finding("act_algo " + l.act_algo);
+    } else if (!one_of(l.num_of_bins, {1024, 2048, 4096, 8192})) {
+      finding("num_of_bins");
     }
-    if (l.wts_algo != "arq_quantize" && l.wts_algo != "ada_quantize") finding("wts_algo");
     if (l.dmq_balancer_param &&
         !(*l.dmq_balancer_param >= 0.2 && *l.dmq_balancer_param <= 0.8))
       finding("dmq_balancer_param of " + l.name);

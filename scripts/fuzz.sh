@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS=${1:-10000}
 shift || true
 BUILD=${OPENAMCT_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
-TARGETS=(simple_config json_writer config_reader record_text)
+TARGETS=(simple_config json_writer config_reader record_text onnx_passes)
 
 "$ROOT/scripts/setup.sh"
 # OPENAMCT_FUZZ_ALGORITHMS=1 adds fuzz_algorithms (LibTorch; a much longer build).

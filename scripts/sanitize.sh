@@ -42,4 +42,4 @@ cd "$ROOT/tests/python"
 LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
   PYTHONPATH="$BUILD/python" OPENAMCT_BUILD_DIR="$BUILD" OPENAMCT_CLI="$BUILD/bin/openamct" \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-  test_capture_paths.py test_api.py test_interfaces.py test_bad_input.py test_algorithms.py
+  test_capture_paths.py test_api.py test_interfaces.py test_bad_input.py test_algorithms.py test_onnx_passes.py

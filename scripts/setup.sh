@@ -7,6 +7,7 @@ PACKAGES=(
   g++ make cmake git
   libtorch-dev python3-torch python3-torchvision
   pybind11-dev libprotobuf-dev protobuf-compiler nlohmann-json3-dev
+  libonnx-dev python3-onnx   # ONNX graph passes (core/onnx) and their tests
   libgtest-dev python3-pytest
   clang libclang-rt-14-dev   # libFuzzer targets (scripts/fuzz.sh)
 )

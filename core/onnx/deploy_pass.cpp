@@ -22,6 +22,7 @@ int layer_node(const onnx::GraphProto& g, const std::string& layer) {
     throw_runtime_error("layer '" + layer + "' of the record file has no node in the modified "
                         "ONNX; the record file and the ONNX file come from different models");
   }
+  with_io(g.node(i), 1, 1);
   return i;
 }
 
@@ -31,7 +32,10 @@ int data_input_node(const onnx::GraphProto& g, const std::string& layer) {
   const int i = layer_node(g, layer);
   if (g.node(i).op_type() == "AveragePool") {
     const int p = find_producer(g, g.node(i).input(0));
-    if (p >= 0 && g.node(p).name() == layer + "_pad") return p;
+    if (p >= 0 && g.node(p).name() == layer + "_pad") {
+      with_io(g.node(p), 1, 1);
+      return p;
+    }
   }
   return i;
 }
@@ -43,7 +47,7 @@ int matched_bias_add(const onnx::GraphProto& g, int matmul, int64_t cout) {
   const auto readers = find_consumers(g, g.node(matmul).output(0));
   if (readers.size() != 1) return -1;
   const auto& add = g.node(readers.front());
-  if (add.op_type() != "Add" || add.input_size() != 2 ||
+  if (add.op_type() != "Add" || add.input_size() != 2 || add.output_size() < 1 ||
       add.input(0) != g.node(matmul).output(0)) {
     return -1;
   }
@@ -163,8 +167,13 @@ void quantize_weight_initializer(onnx::GraphProto* g, const LayerQuantParams& p)
   std::vector<int8_t> q(values.size());
   for (size_t i = 0; i < values.size(); ++i) {
     const size_t c = per_tensor ? 0 : static_cast<size_t>(ch[i]);
-    q[i] = static_cast<int8_t>(quantize_weight(values[i], p.scale_w[c], p.offset_w[c],
-                                               p.wts_bits));
+    int32_t v = 0;
+    if (!quantize_weight(values[i], p.scale_w[c], p.offset_w[c], p.wts_bits, &v)) {
+      throw_runtime_error("the weight of layer '" + p.layer + "' quantises to NaN (element " +
+                          std::to_string(i) + ": " + std::to_string(values[i]) + " / scale_w " +
+                          std::to_string(p.scale_w[c]) + "); check the model and the record");
+    }
+    q[i] = static_cast<int8_t>(v);
   }
   const std::vector<int64_t> dims(w->dims().begin(), w->dims().end());
   *w = int8_tensor(w->name(), dims, q);
@@ -185,6 +194,10 @@ void insert_dequant(onnx::GraphProto* g, const LayerQuantParams& p) {
   const std::vector<int32_t> zero{0};
   const auto& sw = p.scale_w.empty() ? one : p.scale_w;
   const auto& ow = p.offset_w.empty() ? zero : p.offset_w;
+  if (ow.size() != sw.size()) {
+    throw_runtime_error("layer '" + p.layer + "' has " + std::to_string(sw.size()) +
+                        " scale_w and " + std::to_string(ow.size()) + " offset_w values");
+  }
   for (size_t i = 0; i < sw.size(); ++i) words.push_back(dequant_word(sw[i], p.scale_d, ow[i]));
   *g->add_initializer() = uint64_tensor(param, {static_cast<int64_t>(words.size())}, words);
 
@@ -247,13 +260,14 @@ void fuse_quants(onnx::GraphProto* g, const std::vector<LayerQuantParams>& layer
   for (const auto& p : layers) {
     const int i = find_node(*g, p.layer + ".quant");
     if (i < 0) continue;
-    const onnx::NodeProto& q = g->node(i);
-    const float scale = find_attribute(q, "scale")->f();
-    const float offset = find_attribute(q, "offset")->f();
+    const onnx::NodeProto& q = with_io(g->node(i), 1, 1);
+    const float scale = required_attribute(q, "scale", onnx::AttributeProto::FLOAT).f();
+    const float offset = required_attribute(q, "offset", onnx::AttributeProto::FLOAT).f();
     uint32_t sb = 0, ob = 0;
     std::memcpy(&sb, &scale, 4);
     std::memcpy(&ob, &offset, 4);
-    const auto key = std::make_tuple(q.input(0), sb, ob, find_attribute(q, "dst_type")->s());
+    const auto key = std::make_tuple(
+        q.input(0), sb, ob, required_attribute(q, "dst_type", onnx::AttributeProto::STRING).s());
     auto [it, inserted] = keepers.emplace(key, q.output(0));
     if (inserted) continue;
     const std::string gone = q.output(0);
@@ -273,11 +287,20 @@ WeightSite weight_site(const onnx::GraphProto& g, const std::string& layer) {
     throw_runtime_error("layer '" + layer + "' is a " + op + " node; the saved models quantise "
                         "Conv, ConvTranspose, Gemm, MatMul and AveragePool nodes");
   }
-  s.weight = n.input(1);
+  s.weight = with_io(n, 2, 1).input(1);
   const auto* w = find_initializer(g, s.weight);
   if (!w) throw_runtime_error("the weight '" + s.weight + "' of layer '" + layer +
                               "' is no initializer");
   s.rank = w->dims_size();
+  const int64_t groups = int_attribute(n, "group", 1);
+  const bool matrix = op == "Gemm" || op == "MatMul";
+  bool valid = (matrix ? s.rank == 2 : s.rank >= 3) && groups >= 1 &&
+               w->dims(0) % (op == "ConvTranspose" ? groups : 1) == 0;
+  for (int k = 0; valid && k < s.rank; ++k) valid = w->dims(k) > 0;
+  if (!valid) {
+    throw_runtime_error("the weight '" + s.weight + "' of layer '" + layer + "' has a shape a " +
+                        op + " cannot have; the ONNX file is damaged");
+  }
   if (op != "MatMul" && n.input_size() > 2) s.bias = n.input(2);
   if (op == "MatMul") {
     const int add = matched_bias_add(g, find_node(g, layer), w->dims(w->dims_size() - 1));

@@ -23,19 +23,23 @@ onnx::TensorProto scalar(const std::string& name, float v) {
   return float_tensor(name, {}, {v});
 }
 
+// The bit width of "INT<b>", 2 <= b <= 32.
 int bits_of(const std::string& dst_type) {
-  if (dst_type.rfind("INT", 0) != 0) {
-    throw_runtime_error("AscendQuant dst_type '" + dst_type + "' is not INT<bits>");
-  }
-  return std::stoi(dst_type.substr(3));
+  const std::string digits = dst_type.size() > 3 ? dst_type.substr(3) : std::string();
+  const bool ok = dst_type.rfind("INT", 0) == 0 && !digits.empty() && digits.size() <= 2 &&
+                  digits.find_first_not_of("0123456789") == std::string::npos &&
+                  std::stoi(digits) >= 2 && std::stoi(digits) <= 32;
+  if (!ok) throw_runtime_error("AscendQuant dst_type '" + dst_type + "' is not INT<bits>");
+  return std::stoi(digits);
 }
 
 void replace_quant(onnx::GraphProto* g, int i) {
-  const onnx::NodeProto node = g->node(i);
+  const onnx::NodeProto node = with_io(g->node(i), 1, 1);
   const std::string q = node.name();
-  const float scale = find_attribute(node, "scale")->f();
-  const float offset = find_attribute(node, "offset")->f();
-  const int bits = bits_of(find_attribute(node, "dst_type")->s());
+  const float scale = required_attribute(node, "scale", onnx::AttributeProto::FLOAT).f();
+  const float offset = required_attribute(node, "offset", onnx::AttributeProto::FLOAT).f();
+  const int bits =
+      bits_of(required_attribute(node, "dst_type", onnx::AttributeProto::STRING).s());
   remove_node(g, i);
 
   const std::string p = q + ".fakequant";
@@ -64,6 +68,7 @@ void integers_to_float(onnx::GraphProto* g, const std::string& name) {
   onnx::TensorProto* t = find_initializer(g, name);
   if (!t) return;
   std::vector<float> v;
+  v.reserve(static_cast<size_t>(element_count(*t)));
   if (t->data_type() == onnx::TensorProto::INT8) {
     for (int8_t x : raw_values<int8_t>(*t)) v.push_back(static_cast<float>(x));
   } else if (t->data_type() == onnx::TensorProto::INT32) {
@@ -76,9 +81,13 @@ void integers_to_float(onnx::GraphProto* g, const std::string& name) {
 }
 
 void replace_dequant(onnx::GraphProto* g, int i) {
-  const onnx::NodeProto node = g->node(i);
+  const onnx::NodeProto node = with_io(g->node(i), 2, 1);
   const std::string d = node.name();
-  const std::string layer = d.substr(0, d.size() - std::string(kDequantSuffix).size());
+  const std::string suffix = kDequantSuffix;
+  if (d.size() <= suffix.size() || d.compare(d.size() - suffix.size(), suffix.size(), suffix)) {
+    throw_runtime_error("AscendDequant node '" + d + "' is not named '<layer>.dequant'");
+  }
+  const std::string layer = d.substr(0, d.size() - suffix.size());
   const onnx::TensorProto* param = find_initializer(*g, node.input(1));
   if (!param) throw_runtime_error("dequant '" + d + "' has no parameter initializer");
   std::vector<float> scales;

@@ -16,7 +16,9 @@ namespace onnx_passes {
 namespace {
 
 bool is_marker(const onnx::NodeProto& n) {
-  return n.op_type() == kMarkerOp && n.domain() == kMarkerDomain;
+  if (n.op_type() != kMarkerOp || n.domain() != kMarkerDomain) return false;
+  with_io(n, 1, 1);
+  return true;
 }
 
 std::string marker_layer(const onnx::NodeProto& n) {
@@ -49,7 +51,7 @@ void rename_from_markers(onnx::GraphProto* g) {
     onnx::NodeProto* target = g->mutable_node(consumers.front());
     auto lead = leading_op_suffixes().find(target->op_type());
     if (lead != leading_op_suffixes().end()) {
-      auto next = find_consumers(*g, target->output(0));
+      auto next = find_consumers(*g, with_io(*target, 1, 1).output(0));
       target->set_name(name + lead->second);
       if (next.empty()) continue;
       target = g->mutable_node(next.front());
@@ -60,7 +62,7 @@ void rename_from_markers(onnx::GraphProto* g) {
 
 // Removes a node that passes its input 0 through: its readers read that input.
 void bypass_node(onnx::GraphProto* g, int index) {
-  const std::string in = g->node(index).input(0);
+  const std::string in = with_io(g->node(index), 1, 1).input(0);
   const std::string out = g->node(index).output(0);
   if (is_graph_output(*g, out)) {
     // The graph output keeps its name: the producer of `in` now writes it.

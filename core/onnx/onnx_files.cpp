@@ -183,6 +183,16 @@ std::pair<std::string, std::string> save_quant_models_from_bytes(
   return {deploy_path, fake_path};
 }
 
+std::pair<std::string, std::string> saved_model_bytes(const std::string& modified_bytes,
+                                                      const std::vector<LayerQuantParams>& layers) {
+  SavedGraphs s = build_saved_models(modified_bytes, "the modified ONNX", layers);
+  std::pair<std::string, std::string> out;
+  if (!s.deploy.SerializeToString(&out.first) || !s.fake_quant.SerializeToString(&out.second)) {
+    throw_runtime_error("the saved models could not be serialised (over 2 GB?)");
+  }
+  return out;
+}
+
 namespace testing_hooks {
 void set_external_data_threshold_for_testing(int64_t bytes) { g_external_threshold = bytes; }
 }  // namespace testing_hooks

@@ -39,6 +39,10 @@ std::pair<std::string, std::string> save_quant_models(const std::string& modifie
 std::pair<std::string, std::string> save_quant_models_from_bytes(
     const std::string& modified_bytes, const std::string& what,
     const std::vector<LayerQuantParams>& layers, const std::string& save_path);
+// The deploy and fake-quant models' bytes from the modified ONNX's bytes,
+// without writing anything (what save_quant_models writes, less side files).
+std::pair<std::string, std::string> saved_model_bytes(const std::string& modified_bytes,
+                                                      const std::vector<LayerQuantParams>& layers);
 
 namespace testing_hooks {
 // FOR TESTS ONLY: models whose serialised size exceeds `bytes` move

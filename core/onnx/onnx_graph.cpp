@@ -10,6 +10,17 @@
 namespace openamct {
 namespace onnx_passes {
 
+const onnx::NodeProto& with_io(const onnx::NodeProto& n, int inputs, int outputs) {
+  if (n.input_size() < inputs || n.output_size() < outputs) {
+    throw_runtime_error("node '" + n.name() + "' (" + n.op_type() + ") has " +
+                        std::to_string(n.input_size()) + " inputs and " +
+                        std::to_string(n.output_size()) + " outputs, expected at least " +
+                        std::to_string(inputs) + " and " + std::to_string(outputs) +
+                        "; the ONNX file is damaged, export it again");
+  }
+  return n;
+}
+
 int find_node(const onnx::GraphProto& g, const std::string& name) {
   for (int i = 0; i < g.node_size(); ++i) {
     if (g.node(i).name() == name) return i;
@@ -170,24 +181,40 @@ int64_t int_attribute(const onnx::NodeProto& n, const std::string& name, int64_t
   return a ? a->i() : fallback;
 }
 
+const onnx::AttributeProto& required_attribute(const onnx::NodeProto& n, const std::string& name,
+                                               onnx::AttributeProto::AttributeType type) {
+  const auto* a = find_attribute(n, name);
+  if (!a || a->type() != type) {
+    throw_runtime_error("node '" + n.name() + "' (" + n.op_type() + ") has no attribute '" +
+                        name + "' of the expected type; the ONNX file is damaged");
+  }
+  return *a;
+}
+
 int64_t element_count(const onnx::TensorProto& t) {
   int64_t n = 1;
-  for (auto d : t.dims()) n *= d;
+  for (auto d : t.dims()) {
+    if (d < 0 || (d > 0 && n > (int64_t{1} << 40) / d)) {
+      throw_runtime_error("tensor '" + t.name() + "' has an invalid shape; the ONNX file is "
+                          "damaged");
+    }
+    n *= d;
+  }
   return n;
 }
 
 template <typename T>
 std::vector<T> raw_values(const onnx::TensorProto& t) {
-  const int64_t n = element_count(t);
-  std::vector<T> out(static_cast<size_t>(n));
+  const auto n = static_cast<uint64_t>(element_count(t));
   if (t.has_raw_data()) {
-    if (t.raw_data().size() != out.size() * sizeof(T)) {
+    if (t.raw_data().size() != n * sizeof(T)) {
       throw_runtime_error("initializer '" + t.name() + "' holds " +
                           std::to_string(t.raw_data().size()) + " bytes, expected " +
-                          std::to_string(out.size() * sizeof(T)) +
+                          std::to_string(n * sizeof(T)) +
                           "; the ONNX file is damaged, export it again");
     }
-    std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
+    std::vector<T> out(static_cast<size_t>(n));
+    if (n > 0) std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
     return out;
   }
   throw_runtime_error("initializer '" + t.name() +

@@ -14,6 +14,10 @@
 namespace openamct {
 namespace onnx_passes {
 
+// `n` itself after checking it has at least `inputs` inputs and `outputs`
+// outputs; else RuntimeError (a damaged or hand-made file).
+const onnx::NodeProto& with_io(const onnx::NodeProto& n, int inputs, int outputs);
+
 // Index of the node called `name`, or -1.
 int find_node(const onnx::GraphProto& g, const std::string& name);
 // Index of the first node (in list order) that has `tensor` as an output, or -1.
@@ -48,9 +52,13 @@ void set_int_attribute(onnx::NodeProto* n, const std::string& name, int64_t v);
 void set_float_attribute(onnx::NodeProto* n, const std::string& name, float v);
 void set_string_attribute(onnx::NodeProto* n, const std::string& name, const std::string& v);
 int64_t int_attribute(const onnx::NodeProto& n, const std::string& name, int64_t fallback);
+// The attribute `name` of type `type`; RuntimeError naming the node when absent.
+const onnx::AttributeProto& required_attribute(const onnx::NodeProto& n, const std::string& name,
+                                               onnx::AttributeProto::AttributeType type);
 
 // Tensor payloads (raw_data, little-endian, as torch's exporter writes them).
 std::vector<float> float_values(const onnx::TensorProto& t);
+// Product of the dims; RuntimeError for a negative dim or an overflow.
 int64_t element_count(const onnx::TensorProto& t);
 onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                const std::vector<float>& values);

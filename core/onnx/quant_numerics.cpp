@@ -34,13 +34,15 @@ float dequant_word_scale(uint64_t word) {
   return f;
 }
 
-int32_t quantize_weight(float w, float scale_w, int32_t offset_w, int bits) {
+bool quantize_weight(float w, float scale_w, int32_t offset_w, int bits, int32_t* out) {
   const float scaled = w / scale_w;
   const float shifted = scaled + static_cast<float>(offset_w);
   const float q = std::nearbyint(shifted);
+  if (std::isnan(q)) return false;
   const float lo = -std::ldexp(1.0f, bits - 1);
   const float hi = std::ldexp(1.0f, bits - 1) - 1.0f;
-  return static_cast<int32_t>(std::min(std::max(q, lo), hi));
+  *out = static_cast<int32_t>(std::min(std::max(q, lo), hi));
+  return true;
 }
 
 bool quantize_bias(float b, float deq, int32_t* out) {

@@ -18,8 +18,9 @@ float dequant_scale(float scale_w, float scale_d);
 uint64_t dequant_word(float scale_w, float scale_d, int32_t offset_w);
 // The float32 held in a dequant word's low 32 bits.
 float dequant_word_scale(uint64_t word);
-// clamp(rne(w / s + o), −2^(b−1), 2^(b−1)−1).
-int32_t quantize_weight(float w, float scale_w, int32_t offset_w, int bits);
+// clamp(rne(w / s + o), −2^(b−1), 2^(b−1)−1); false when that is NaN (a NaN
+// weight, or 0/0 with a zero scale).
+bool quantize_weight(float w, float scale_w, int32_t offset_w, int bits, int32_t* out);
 // rne(float32(b / deq)); false when the result leaves int32.
 bool quantize_bias(float b, float deq, int32_t* out);
 // 1/s in float32 (the DMQ Constant).

@@ -151,11 +151,17 @@ TEST(OnnxNumerics, QuantScaleIsTheReciprocalInDoubleRoundedOnce) {
 }
 
 TEST(OnnxNumerics, RoundingIsHalfToEvenAndClamped) {
-  EXPECT_EQ(op::quantize_weight(2.5f, 1.0f, 0, 8), 2);
-  EXPECT_EQ(op::quantize_weight(-3.5f, 1.0f, 0, 8), -4);
-  EXPECT_EQ(op::quantize_weight(1000.0f, 1.0f, 0, 8), 127);
-  EXPECT_EQ(op::quantize_weight(-1000.0f, 1.0f, 0, 8), -128);
+  auto weight = [](float w) {
+    int32_t q = 0;
+    EXPECT_TRUE(op::quantize_weight(w, 1.0f, 0, 8, &q));
+    return q;
+  };
+  EXPECT_EQ(weight(2.5f), 2);
+  EXPECT_EQ(weight(-3.5f), -4);
+  EXPECT_EQ(weight(1000.0f), 127);
+  EXPECT_EQ(weight(-1000.0f), -128);
   int32_t q = 0;
+  EXPECT_FALSE(op::quantize_weight(0.0f, 0.0f, 0, 8, &q));  // 0/0
   EXPECT_TRUE(op::quantize_bias(0.5f, 1.0f, &q));
   EXPECT_EQ(q, 0);
   EXPECT_FALSE(op::quantize_bias(1.0f, 1e-30f, &q));
