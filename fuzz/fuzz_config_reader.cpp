@@ -114,7 +114,7 @@ void check_settings(const openamct::CalibrationSettings& s, const openamct::Laye
     ++next;
     if (!one_of(l.act_num_bits, {4, 8, 16})) finding("act num_bits of " + l.name);
     if (!one_of(l.wts_num_bits, {4, 6, 7, 8})) finding("wts num_bits of " + l.name);
-    if (l.act_algo == ActAlgo::kIfmr) {
+    if (l.act_algo == openamct::ActAlgo::kIfmr) {
       if (!(l.max_percentile > 0.5 && l.max_percentile <= 1.0)) finding("max_percentile");
       if (!(l.min_percentile > 0.5 && l.min_percentile <= 1.0)) finding("min_percentile");
       if (!(l.search_range_start > 0 && l.search_range_start < l.search_range_end))
