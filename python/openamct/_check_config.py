@@ -7,7 +7,8 @@ import os
 import torch
 
 from . import _C
-from ._api import _as_inputs, _check_devices, _is_torchscript, _script_inputs
+from ._api import (_as_inputs, _check_devices, _is_torchscript, _script_inputs,
+                   _split_keywords)
 from ._capture import run_capture
 
 _FUNC = 'check_config'
@@ -52,5 +53,6 @@ def check_config(config_file, model, input_data):
     _check_devices(modules, inputs)
     if _is_torchscript(model):
         return _C.check_config_torchscript(path, model._c, _script_inputs(inputs))
-    return _C.check_config(path, modules,
-                           lambda hooked: run_capture(model, inputs, 'auto', modules, hooked))
+    args, kwargs = _split_keywords(model, inputs)
+    return _C.check_config(
+        path, modules, lambda hooked: run_capture(model, args, kwargs, 'auto', modules, hooked))

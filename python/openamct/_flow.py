@@ -16,7 +16,7 @@ import torch
 
 from . import _C
 from . import _onnx_export
-from ._api import _as_inputs
+from ._api import _as_inputs, _split_keywords
 from ._capture import run_capture
 
 _LOG = logging.getLogger('openamct')
@@ -121,8 +121,10 @@ def _export_in_place(model, inputs, input_names=None, output_names=None, dynamic
 
 def _read_config(config_path, model, inputs):
     modules = list(model.named_modules())
-    return _C.flow_read_config(config_path, modules,
-                               lambda hooked: run_capture(model, inputs, 'auto', modules, hooked))
+    args, kwargs = _split_keywords(model, inputs)
+    return _C.flow_read_config(
+        config_path, modules,
+        lambda hooked: run_capture(model, args, kwargs, 'auto', modules, hooked))
 
 
 _BATCHNORMS = ('BatchNorm1d', 'BatchNorm2d', 'BatchNorm3d')
