@@ -24,24 +24,17 @@ import torch
 from torch import nn
 
 import openamct as amct
+from models import ConvLinear, images
 
 OLD_CONFIG = b'{"previous":"config, kept byte for byte"}'
 PYTHONPATH = os.path.dirname(os.path.dirname(os.path.abspath(amct.__file__)))
+# The child processes import the package and the shared test models.
+CHILD_PYTHONPATH = os.pathsep.join([PYTHONPATH, os.path.dirname(os.path.abspath(__file__))])
 NOBODY = 65534
 
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3)
-        self.fc = nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.fc(self.conv(x).mean((2, 3)))
-
-
-class Counting(Net):
-    """Net that counts its forward passes."""
+class Counting(ConvLinear):
+    """ConvLinear that counts its forward passes."""
     calls = 0
 
     def forward(self, x):
@@ -49,8 +42,7 @@ class Counting(Net):
         return super().forward(x)
 
 
-def x():
-    return torch.randn(1, 3, 8, 8)
+x = images
 
 
 @pytest.fixture
@@ -100,15 +92,9 @@ CHILD = textwrap.dedent('''
         os.setgroups([])
         os.setgid(NOBODY)
         os.setuid(NOBODY)
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 4, 3)
-            self.fc = nn.Linear(4, 2)
-        def forward(self, x):
-            return self.fc(self.conv(x).mean((2, 3)))
+    from models import ConvLinear
     try:
-        amct.create_quant_config(os.path.join(folder, 'q.json'), Net().eval(),
+        amct.create_quant_config(os.path.join(folder, 'q.json'), ConvLinear().eval(),
                                  torch.randn(1, 3, 8, 8))
     except BaseException as e:
         out.update(type=type(e).__name__, errno=getattr(e, 'errno', None), message=str(e))
@@ -119,7 +105,7 @@ CHILD = textwrap.dedent('''
 
 
 def run_child(setup, folder, prefix=()):
-    env = dict(os.environ, PYTHONPATH=PYTHONPATH, OPENAMCT_LOG_LEVEL='ERROR')
+    env = dict(os.environ, PYTHONPATH=CHILD_PYTHONPATH, OPENAMCT_LOG_LEVEL='ERROR')
     r = subprocess.run([*prefix, sys.executable, '-c', CHILD, setup, str(folder)],
                        capture_output=True, text=True, env=env, timeout=300)
     lines = r.stdout.strip().splitlines()
@@ -154,7 +140,7 @@ def test_unwritable_directory_is_a_permission_error(tmp_path):
         tmp_path.chmod(0o555)
         try:
             with pytest.raises(PermissionError) as info:
-                amct.create_quant_config(str(tmp_path / 'q.json'), Net().eval(), x())
+                amct.create_quant_config(str(tmp_path / 'q.json'), ConvLinear().eval(), x())
         finally:
             tmp_path.chmod(0o755)
         assert info.value.errno == errno.EACCES
@@ -210,7 +196,7 @@ def test_config_file_that_is_a_symlink_to_a_directory_is_a_value_error(existing)
     os.mkdir('d')
     os.symlink('d', 'link')
     with pytest.raises(ValueError) as info:
-        amct.create_quant_config('link', Net().eval(), x())
+        amct.create_quant_config('link', ConvLinear().eval(), x())
     assert str(info.value).startswith("config_file 'link' is invalid: it is an existing directory.")
     assert os.listdir('d') == []
     assert_untouched(existing, extra=['d', 'link'])
@@ -238,7 +224,7 @@ def test_config_file_that_is_not_a_regular_file_is_a_value_error(workdir, kind):
     make_special_file(kind, 'special')
     before = os.stat('special')
     with pytest.raises(ValueError) as info:
-        amct.create_quant_config('special', Net().eval(), x())
+        amct.create_quant_config('special', ConvLinear().eval(), x())
     assert str(info.value).startswith("config_file 'special' is invalid: it is a %s, not a "
                                       "regular file." % kind)
     after = os.stat('special')
@@ -248,14 +234,14 @@ def test_config_file_that_is_not_a_regular_file_is_a_value_error(workdir, kind):
 
 def test_path_that_is_not_utf8_names_exactly_that_file(workdir):
     name = os.fsdecode(b'q\xff\xfe.json')  # a str holding surrogate escapes
-    amct.create_quant_config(name, Net().eval(), x())
+    amct.create_quant_config(name, ConvLinear().eval(), x())
     assert os.listdir(b'.') == [b'q\xff\xfe.json']
     assert json.loads(pathlib.Path(name).read_text())['version'] == 1
 
 
 def test_error_about_a_path_that_is_not_utf8_is_readable(workdir):
     with pytest.raises(ValueError) as info:
-        amct.create_quant_config(os.fsdecode(b'\xff' * 300), Net().eval(), x())
+        amct.create_quant_config(os.fsdecode(b'\xff' * 300), ConvLinear().eval(), x())
     assert str(info.value).startswith("config_file's name{" + '\\xff' * 300 + '} is invalid')
     assert os.listdir('.') == []
 
@@ -268,7 +254,7 @@ def test_bytes_path_is_a_type_error_that_says_what_to_pass(workdir, path):
                 return b'q.json'
         path = BytesPath()
     with pytest.raises(TypeError) as info:
-        amct.create_quant_config(path, Net().eval(), x())
+        amct.create_quant_config(path, ConvLinear().eval(), x())
     assert str(info.value).startswith("Func create_quant_config argument config_file must be "
                                       "<class 'str'>")
     assert 'os.fsdecode(path)' in str(info.value)
@@ -283,7 +269,7 @@ def test_path_with_a_nul_character_is_a_value_error(existing, argument):
     else:
         kwargs['config_defination'] = 'quant\0.cfg'
     with pytest.raises(ValueError) as info:
-        amct.create_quant_config(path, Net().eval(), x(), **kwargs)
+        amct.create_quant_config(path, ConvLinear().eval(), x(), **kwargs)
     assert str(info.value).startswith("%s '%s\\x00" % (argument, 'q' if path != 'q.json' else
                                                           'quant'))
     assert 'contains a NUL character' in str(info.value)
@@ -292,14 +278,14 @@ def test_path_with_a_nul_character_is_a_value_error(existing, argument):
 
 def test_file_name_of_255_bytes_is_a_value_error(existing):
     with pytest.raises(ValueError) as info:
-        amct.create_quant_config('a' * 255, Net().eval(), x())
+        amct.create_quant_config('a' * 255, ConvLinear().eval(), x())
     assert str(info.value) == ("config_file's name{%s} is invalid, '/' is reserved characters, "
                                "length should be less than 255." % ('a' * 255))
     assert_untouched(existing)
 
 
 def test_file_name_of_254_bytes_is_written(workdir):
-    amct.create_quant_config('a' * 254, Net().eval(), x())
+    amct.create_quant_config('a' * 254, ConvLinear().eval(), x())
     assert os.listdir('.') == ['a' * 254]
 
 
@@ -307,14 +293,14 @@ def test_file_name_of_128_two_byte_characters_is_a_value_error(existing):
     # 128 characters but 256 bytes: Linux limits names in bytes. (The
     # reference counts characters and fails later, with OSError ENAMETOOLONG.)
     with pytest.raises(ValueError, match="^config_file's name{é+} is invalid"):
-        amct.create_quant_config('é' * 128, Net().eval(), x())
+        amct.create_quant_config('é' * 128, ConvLinear().eval(), x())
     assert_untouched(existing)
 
 
 def test_folder_name_longer_than_255_bytes_is_an_os_error(existing):
     path = 'd' * 256 + '/q.json'
     with pytest.raises(OSError) as info:
-        amct.create_quant_config(path, Net().eval(), x())
+        amct.create_quant_config(path, ConvLinear().eval(), x())
     assert type(info.value) is OSError and info.value.errno == errno.ENAMETOOLONG
     assert str(info.value).startswith("[Errno 36] File name too long: '%s'" % ('d' * 256))
     assert_untouched(existing)
@@ -371,7 +357,7 @@ ADA = 'common_config { ada_quantize { %s } }'
 def test_cfg_with_nan_inf_negative_or_huge_values(existing, cfg, error, message):
     pathlib.Path('quant.cfg').write_text(cfg)
     with pytest.raises(error) as info:
-        amct.create_quant_config('q.json', Net().eval(), x(), config_defination='quant.cfg')
+        amct.create_quant_config('q.json', ConvLinear().eval(), x(), config_defination='quant.cfg')
     if message is None:
         assert type(info.value) is error and str(info.value).startswith('1:')
     else:
@@ -383,7 +369,7 @@ def test_cfg_with_an_infinite_search_range_end_is_written_as_the_reference_write
     # The reference accepts it (inf > start, and any step fits) and json.dump
     # writes Infinity, which Python's json reads back; OpenAMCT does the same.
     pathlib.Path('quant.cfg').write_text(IFMR % 'search_range_end: inf')
-    amct.create_quant_config('q.json', Net().eval(), x(), config_defination='quant.cfg')
+    amct.create_quant_config('q.json', ConvLinear().eval(), x(), config_defination='quant.cfg')
     config = json.loads(pathlib.Path('q.json').read_text())
     assert config['conv']['activation_quant_params']['search_range'] == [0.7, math.inf]
 
@@ -394,7 +380,7 @@ def test_100000_overrides_of_unknown_layers_fail_naming_the_first(existing):
         'override_layer_configs { layer_name: "l%d" calibration_config { } }\n' % i
         for i in range(100000)))
     with pytest.raises(ValueError) as info:
-        amct.create_quant_config('q.json', Net().eval(), x(), config_defination='quant.cfg')
+        amct.create_quant_config('q.json', ConvLinear().eval(), x(), config_defination='quant.cfg')
     assert str(info.value) == 'Layer l0 does not exist in the graph.'
     assert_untouched(existing, extra=['quant.cfg'])
 
@@ -403,7 +389,7 @@ def test_100000_overrides_of_one_layer_are_repeated_items(existing):
     pathlib.Path('quant.cfg').write_text(
         'override_layer_configs { layer_name: "conv" calibration_config { } }\n' * 100000)
     with pytest.raises(ValueError) as info:
-        amct.create_quant_config('q.json', Net().eval(), x(), config_defination='quant.cfg')
+        amct.create_quant_config('q.json', ConvLinear().eval(), x(), config_defination='quant.cfg')
     assert str(info.value) == ("Please delete repeated items in override_layer_configs, "
                                "repeated items are ['conv'] ")
     assert_untouched(existing, extra=['quant.cfg'])
@@ -419,7 +405,7 @@ def test_100000_overrides_of_one_layer_are_repeated_items(existing):
 def test_deeply_nested_braces_are_a_config_parse_error(existing, cfg, position):
     pathlib.Path('quant.cfg').write_text(cfg)
     with pytest.raises(amct.ConfigParseError) as info:
-        amct.create_quant_config('q.json', Net().eval(), x(), config_defination='quant.cfg')
+        amct.create_quant_config('q.json', ConvLinear().eval(), x(), config_defination='quant.cfg')
     assert isinstance(info.value, ValueError)
     assert str(info.value).startswith(position)
     assert_untouched(existing, extra=['quant.cfg'])
@@ -448,7 +434,7 @@ def test_module_without_forward_is_a_runtime_error_that_keeps_torchs_words(exist
 
 @pytest.mark.parametrize('capture', ['auto', 'real'])
 def test_forward_that_raises_keeps_its_message(existing, capture):
-    class Raises(Net):
+    class Raises(ConvLinear):
         def forward(self, t):
             raise ValueError('weights not loaded: call load_state_dict first')
 
@@ -462,7 +448,7 @@ def test_forward_that_raises_keeps_its_message(existing, capture):
 
 @pytest.mark.parametrize('error', [KeyboardInterrupt, SystemExit])
 def test_interrupt_in_forward_reaches_python_unchanged(existing, error):
-    class Interrupted(Net):
+    class Interrupted(ConvLinear):
         def forward(self, t):
             raise error()
 
@@ -507,12 +493,12 @@ def test_input_data_on_another_device_fails_before_anything_runs(existing, input
 
 def test_model_wholly_on_meta_takes_inputs_from_any_device(workdir):
     # Only captured structurally (see test_capture_paths.py): nothing to mismatch.
-    amct.create_quant_config('q.json', Net().to('meta'), x())
+    amct.create_quant_config('q.json', ConvLinear().to('meta'), x())
     assert json.loads(pathlib.Path('q.json').read_text())['conv']['quant_enable'] is True
 
 
 def test_input_data_on_another_device_for_a_torchscript_model(existing):
-    scripted = torch.jit.trace(Net().eval(), x())
+    scripted = torch.jit.trace(ConvLinear().eval(), x())
     with pytest.raises(RuntimeError, match="^The model cannot export to onnx, exception is: "
                                            "input_data is on meta, but the model is on cpu."):
         amct.create_quant_config('q.json', scripted, x().to('meta'))
@@ -521,7 +507,7 @@ def test_input_data_on_another_device_for_a_torchscript_model(existing):
 
 def test_skip_layer_name_that_is_not_utf8_is_an_unknown_layer(existing):
     with pytest.raises(ValueError) as info:
-        amct.create_quant_config('q.json', Net().eval(), x(), skip_layers=['\udcff'])
+        amct.create_quant_config('q.json', ConvLinear().eval(), x(), skip_layers=['\udcff'])
     assert str(info.value).startswith('Layer \\xed\\xb3\\xbf does not exist in the graph.')
     assert_untouched(existing)
 
@@ -628,7 +614,7 @@ def test_check_config_on_an_edited_config(existing, edit, error, message):
     edit(config)
     (existing / 'c.json').write_text(json.dumps(config))
     with pytest.raises(error) as info:
-        amct.check_config('c.json', Net(), torch.randn(1, 3, 8, 8))
+        amct.check_config('c.json', ConvLinear(), torch.randn(1, 3, 8, 8))
     assert type(info.value) is error
     assert str(info.value).startswith(message), str(info.value)
     assert_untouched(existing, ['c.json'])
@@ -636,7 +622,7 @@ def test_check_config_on_an_edited_config(existing, edit, error, message):
 
 def test_check_config_accepts_the_unedited_config(existing):
     (existing / 'c.json').write_text(json.dumps(GOOD_CONFIG))
-    summary = amct.check_config(pathlib.Path('c.json'), Net(), torch.randn(1, 3, 8, 8))
+    summary = amct.check_config(pathlib.Path('c.json'), ConvLinear(), torch.randn(1, 3, 8, 8))
     assert [l['name'] for l in summary['layers']] == ['conv']
     assert summary['layers'][0]['asymmetric'] is True
     assert_untouched(existing, ['c.json'])
@@ -646,7 +632,7 @@ def test_check_config_with_repeated_keys_names_them(existing):
     (existing / 'c.json').write_text('{"conv": {"quant_enable": true, "quant_enable": false,'
                                      ' "activation_quant_params": {}}}')
     with pytest.raises(ValueError) as info:
-        amct.check_config('c.json', Net(), torch.randn(1, 3, 8, 8))
+        amct.check_config('c.json', ConvLinear(), torch.randn(1, 3, 8, 8))
     assert str(info.value) == ("Please delete repeated items in %s, repeated items are "
                                "['quant_enable'] " % os.path.realpath('c.json'))
 
@@ -655,7 +641,7 @@ def test_check_config_of_a_quantized_model_is_rejected_before_reading(existing):
     class IFMR(nn.Module):  # the reference's own calibration module, by class name
         pass
 
-    model = Net()
+    model = ConvLinear()
     model.add_module('ifmr', IFMR())
     (existing / 'c.json').write_text(json.dumps(GOOD_CONFIG))
     with pytest.raises(RuntimeError, match='The model cannot be quantized for following quant '

@@ -12,17 +12,10 @@ import torch
 from torch import nn
 
 import openamct as amct
+from models import ConvBnReluLinear, images, seeded
 
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3)
-        self.bn = nn.BatchNorm2d(4)
-        self.fc = nn.Linear(4, 2)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))
+Net = ConvBnReluLinear
 
 
 class Other(nn.Module):
@@ -36,12 +29,11 @@ class Other(nn.Module):
 
 
 def _data(seed=0):
-    return torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+    return images(2, seed)
 
 
 def _net(cls=Net):
-    torch.manual_seed(0)
-    return cls().eval()
+    return seeded(cls)
 
 
 def _snapshot(folder):
