@@ -6,16 +6,20 @@
 // reference), the data is radix-sorted once and every candidate's loss is
 // computed from the sorted data in O(cells + n / 64) (sorted_losses.h), in
 // double. Only the candidates within a relative kTieTolerance of the best are
-// then re-evaluated exactly as the reference does (torch clamp/round/mse_loss
-// over the data in call order), so the chosen index is bit-identical.
+// then re-evaluated exactly as the reference does (its float32 clamp / round /
+// squared error over the data in call order, and torch's mean), so the chosen
+// index is bit-identical.
 //
 // Memory: the kept data (4 bytes per element of batches 1..batch_num: the
 // loss runs over every element, in order); while finalising, a sorted copy
 // (4 B/element; the radix sort's two 4 B/element key buffers are freed before
-// the search) and 24 bytes per 64 elements of block moments.
+// the search) and 24 bytes per 64 elements of block moments, then, after the
+// sorted copy is freed, one 4 B/element buffer of squared errors for the
+// exact re-evaluations.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 
 #include "activation_result.h"
 #include "numeric.h"
@@ -69,13 +73,27 @@ void check_options(const IfmrOptions& o) {
     throw_value_error("ifmr: batch_num " + std::to_string(o.batch_num) + " must be at least 1");
 }
 
-// The reference's loss of one candidate: torch ops over the data in order.
-float exact_loss(const at::Tensor& x, const detail::GridCandidate& c) {
-  const auto opts = at::TensorOptions().dtype(at::kFloat);
-  const at::Tensor lo = at::scalar_tensor(c.lo, opts), hi = at::scalar_tensor(c.hi, opts),
-                   s = at::scalar_tensor(c.scale, opts);
-  const at::Tensor q = at::round(at::clamp(x, lo, hi) / s) * s;
-  return at::mse_loss(q, x).item<float>();
+// The reference's loss of one candidate, mse_loss(round(clamp(x) / s) * s, x),
+// with the bits torch gives: the element operations are exact IEEE float32
+// operations, so one fused pass reproduces each squared error bit for bit
+// (with none of torch's five temporaries); their mean is then torch's own
+// at::mean, so the summation order, and with it the rounding, is torch's.
+// `squares` is a scratch buffer of x's size (uninitialised: every element is
+// written before it is read), made on first use and reused across candidates.
+float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
+                 std::unique_ptr<float[]>& squares) {
+  const size_t n = x.size();
+  if (!squares) squares.reset(new float[n]);
+  const float lo = c.lo, hi = c.hi, s = c.scale;
+  for (size_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const float q = detail::rne(std::min(std::max(v, lo), hi) / s) * s;
+    const float d = q - v;
+    squares[i] = d * d;
+  }
+  const at::Tensor t = at::from_blob(squares.get(), {static_cast<int64_t>(n)},
+                                     at::TensorOptions().dtype(at::kFloat));
+  return at::mean(t).item<float>();
 }
 
 ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
@@ -115,12 +133,12 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
     }
   }  // the sorted copy is freed here
 
-  const at::Tensor x = at::from_blob(data.data(), {n}, at::TensorOptions().dtype(at::kFloat));
+  std::unique_ptr<float[]> squares;  // exact_loss's scratch
   size_t best = 0;
   if (exact_only) {
     float best_loss = std::numeric_limits<float>::quiet_NaN();
     for (size_t i = 0; i < cands.size(); ++i) {
-      const float l = exact_loss(x, cands[i]);
+      const float l = exact_loss(data, cands[i], squares);
       if (i == 0 || l < best_loss || (std::isnan(l) && !std::isnan(best_loss))) {
         best = i;
         best_loss = l;
@@ -147,7 +165,8 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
       float best_loss = 0.0f;
       bool have = false;
       for (size_t i : close) {
-        const float l = (i == last && min_approx == 0.0) ? 0.0f : exact_loss(x, cands[i]);
+        const float l =
+            (i == last && min_approx == 0.0) ? 0.0f : exact_loss(data, cands[i], squares);
         if (!have || l < best_loss) {
           best = i;
           best_loss = l;

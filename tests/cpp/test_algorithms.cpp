@@ -203,6 +203,25 @@ TEST(AlgorithmsIfmr, RandomDataMatchesTheTorchTranscription) {
   }
 }
 
+// Magnitudes past 1e18 skip the fast estimate and score every candidate by
+// the exact loss; integer-valued data makes many candidates tie exactly, so
+// the first of the tied ones must win, as torch.argmin picks it.
+TEST(AlgorithmsIfmr, ExactLossPathsMatchTheTorchTranscription) {
+  at::manual_seed(11);
+  const std::vector<at::Tensor> inputs = {
+      at::randn({3000}) * 3e18, at::randn({3000}) * 1e20 + 5e19,
+      at::round(at::randn({5000}) * 3.0), at::round(at::rand({4096}) * 255.0) - 128.0};
+  for (const auto& x : inputs) {
+    for (bool with_offset : {false, true}) {
+      const auto got = alg::ifmr({x}, ifmr_options(with_offset));
+      const auto want = torch_ifmr(x, with_offset, 8);
+      EXPECT_EQ(bits(got.scale), bits(want.first))
+          << "max " << x.abs().max().item<float>() << " offset=" << with_offset;
+      EXPECT_EQ(static_cast<float>(got.offset), want.second);
+    }
+  }
+}
+
 TEST(AlgorithmsIfmr, StreamingEqualsOneCallOverTheList) {
   at::manual_seed(3);
   const std::vector<at::Tensor> batches = {at::randn({300}), at::randn({200}) * 2.0,
