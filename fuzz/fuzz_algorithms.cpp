@@ -15,6 +15,8 @@
 #include <cstring>
 #include <vector>
 
+#include <ATen/Parallel.h>
+
 #include "openamct/algorithms.h"
 #include "openamct/errors.h"
 
@@ -147,8 +149,14 @@ void run(Reader& r) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+// One intra-op thread: a finding must replay the same way, and the fuzzer
+// runs one input at a time anyway.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
   at::set_num_threads(1);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Reader r{data, size};
   try {
     run(r);
