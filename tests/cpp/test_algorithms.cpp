@@ -472,3 +472,33 @@ TEST(AlgorithmsConvBn, WrongBnShapeIsAValueError) {
   });
   EXPECT_EQ(m, "fuse_conv_bn: bn_weight must have shape [2] (one value per output channel), got [1]");
 }
+
+// detail::rne is plain float arithmetic, not std::nearbyint: it must agree
+// with nearbyint (and so with torch.round) bit for bit, the sign of zero
+// included, on every float around the places where the trick could slip.
+TEST(AlgorithmsNumeric, RoundHalfToEvenEqualsNearbyintBitForBit) {
+  std::vector<float> values = {0.0f, -0.0f, 0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49999997f,
+                               4194303.5f, 4194304.5f, 8388607.5f, -8388607.5f, 8388608.0f,
+                               16777217.0f, 1e30f, -1e30f, 1e-45f, -1e-45f,
+                               std::numeric_limits<float>::infinity(),
+                               -std::numeric_limits<float>::infinity()};
+  // Every float whose magnitude lies within 2^16 ulps of 0.5, 2^22 and 2^23.
+  for (float centre : {0.5f, 4194304.0f, 8388608.0f, 1.0f, 255.5f}) {
+    uint32_t u;
+    std::memcpy(&u, &centre, sizeof u);
+    for (uint32_t d = 0; d < (1u << 16); ++d) {
+      for (uint32_t bitsv : {u + d, u - d, (u + d) | 0x80000000u, (u - d) | 0x80000000u}) {
+        float f;
+        std::memcpy(&f, &bitsv, sizeof f);
+        values.push_back(f);
+      }
+    }
+  }
+  at::manual_seed(3);
+  const at::Tensor r = at::randn({200000}) * 300.0;
+  const float* rp = r.data_ptr<float>();
+  values.insert(values.end(), rp, rp + r.numel());
+  for (float v : values)
+    ASSERT_EQ(bits(alg::detail::rne(v)), bits(std::nearbyint(v))) << v;
+  EXPECT_TRUE(std::isnan(alg::detail::rne(std::numeric_limits<float>::quiet_NaN())));
+}
