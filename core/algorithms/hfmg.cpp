@@ -271,22 +271,27 @@ ActivationQuant hfmg_search(const std::vector<int64_t>& counts, float lo, float 
     if (std::isnan(screen[j]) || screen[j] <= screen_limit) approx[j] = m.approx_loss(ranges[j]);
   const double min_approx = *std::min_element(approx.begin(), approx.end());
 
-  size_t best = 0;
   std::vector<size_t> close;  // may tie under float32 arithmetic
-  const double limit = min_approx + std::fabs(min_approx) * kTieTolerance;
-  for (size_t j = 0; j < approx.size(); ++j) {
-    if (approx[j] <= limit) close.push_back(j);
-    if (approx[j] == 0.0 && min_approx == 0.0) break;  // an exact zero: nothing later wins
-  }
-  if (close.size() == 1) {
-    best = close[0];
+  const bool all_finite = std::all_of(approx.begin(), approx.end(),
+                                      [](double v) { return std::isfinite(v); });
+  if (all_finite) {
+    const double limit = min_approx + std::fabs(min_approx) * kTieTolerance;
+    for (size_t j = 0; j < approx.size(); ++j) {
+      if (approx[j] <= limit) close.push_back(j);
+      if (approx[j] == 0.0 && min_approx == 0.0) break;  // an exact zero: nothing later wins
+    }
   } else {
+    // Bins so wide that the float32 terms overflow (a range near FLT_MAX):
+    // the estimate says nothing, and torch's losses hold Inf or NaN, where
+    // argmin's NaN rule decides. Score every candidate exactly.
+    close.resize(approx.size());
+    for (size_t j = 0; j < close.size(); ++j) close[j] = j;
+  }
+  size_t best = close[0];
+  if (close.size() > 1) {
     // Candidates whose dw < FLT_EPSILON are exact zeros; the others are re-summed.
     const std::vector<float> exact = exact_losses(m, ranges, close);
-    size_t k_best = 0;
-    for (size_t k = 1; k < close.size(); ++k)
-      if (exact[k] < exact[k_best]) k_best = k;
-    best = close[k_best];
+    best = close[detail::torch_argmin(exact)];
   }
 
   const Range r = ranges[best];

@@ -83,6 +83,17 @@ inline int64_t trunc_index(float v, int64_t lo, int64_t hi) {
   return static_cast<int64_t>(v);
 }
 
+// torch.argmin of a non-empty float vector: the first NaN if there is one,
+// else the first minimum.
+inline size_t torch_argmin(const std::vector<float>& v) {
+  size_t best = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (std::isnan(v[i])) return i;
+    if (v[i] < v[best]) best = i;
+  }
+  return best;
+}
+
 // torch.arange(start, end, step) for float32 output on the CPU: the count in
 // double, each value start + i * step in double, rounded to float32.
 std::vector<float> arange_f32(double start, double end, double step);

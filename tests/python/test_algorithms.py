@@ -163,3 +163,39 @@ def test_gpu_or_other_objects_are_rejected_clearly():
     with pytest.raises(TypeError, match='^weight must be a numpy.ndarray or a torch.Tensor'):
         alg.arq('weights', channel_wise=True, num_bits=8, layout='conv', groups=1,
                 with_offset=False)
+
+
+def _bench_transcriptions():
+    """bench/algorithms.py: the plain torch-ops transcriptions of the spec's
+    rules that the benchmark checks every result against."""
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), '..', '..', 'bench', 'algorithms.py')
+    spec = importlib.util.spec_from_file_location('bench_algorithms', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Found by fuzz_algorithms: a range near FLT_MAX makes HFMG's float32 loss
+# terms overflow, the fast estimate turned all-Inf/NaN and no candidate was
+# left to score (a crash). The reference's argmin then decides over Inf and
+# NaN losses; the result must be its bits, or its error.
+@pytest.mark.parametrize('values', [[-1.0633824e37] + [0.0] * 14, [-1.0633824e37, 1.0, 2.0],
+                                    [3e37, 0.0, 5.0, -1.0], [1e38, 2e38, -1e38, 0.0],
+                                    [3e38, -3e38, 0.0]])
+@pytest.mark.parametrize('nbins', [3, 64])
+@pytest.mark.parametrize('with_offset', [True, False])
+def test_hfmg_on_ranges_near_float_max_gives_the_transcriptions_result(values, nbins,
+                                                                       with_offset):
+    ref = _bench_transcriptions()
+    x = torch.tensor(values, dtype=torch.float32)
+    try:
+        want = ref.torch_hfmg([x], num_bits=8, with_offset=with_offset, nbins=nbins)
+    except RuntimeError as e:
+        with pytest.raises(RuntimeError, match='^' + str(e).replace('(', r'\(')
+                           .replace(')', r'\)')):
+            alg.hfmg([x], num_bits=8, with_offset=with_offset, nbins=nbins)
+        return
+    got = alg.hfmg([x], num_bits=8, with_offset=with_offset, nbins=nbins)
+    assert f32bits(got['scale']) == f32bits(want[0]) and got['offset'] == want[1]
