@@ -170,6 +170,11 @@ PYBIND11_MODULE(_C, m) {
   py::dict defaults;
   defaults["batch_num"] = openamct::defaults::kBatchNum;
   defaults["activation_offset"] = openamct::defaults::kActivationOffset;
+  defaults["ada_num_iteration"] = openamct::defaults::kAdaNumIteration;
+  defaults["ada_reg_param"] = openamct::defaults::kAdaRegParam;
+  defaults["ada_warm_start"] = openamct::defaults::kAdaWarmStart;
+  defaults["ada_beta_range"] = py::make_tuple(openamct::defaults::kAdaBetaRangeStart,
+                                              openamct::defaults::kAdaBetaRangeEnd);
   m.attr("DEFAULTS") = defaults;
   m.def("meta_shadow", &openamct_py::meta_shadow);
 
