@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from . import _C
 from ._api import _as_inputs
 from ._flow import (MarkedQuantizableModule, _check_export_names, _module, _optional, _path,
-                    _quantize_model, _set_module, save_model)
+                    _quantize_model, _set_module, quantize_preprocess, save_model)
 
 _LOG = logging.getLogger('openamct')
 _FUNC = 'accuracy_based_auto_calibration'
@@ -195,9 +195,10 @@ def _fake_quant_model(calib, float_weights, record_path):
 class _Trials:
     """Runs the flow for a set of rolled-back layers in a scratch folder, once."""
 
-    def __init__(self, model, evaluator, config, inputs, names, scratch):
+    def __init__(self, model, evaluator, config, input_data, names, scratch):
         self.model, self.evaluator, self.config = model, evaluator, config
-        self.inputs, self.names, self.scratch = inputs, names, scratch
+        self.input_data, self.inputs = input_data, _as_inputs(input_data)
+        self.names, self.scratch = names, scratch
         self.results = {}
 
     def run(self, rolled_back):
@@ -215,6 +216,13 @@ class _Trials:
                  'prefix': os.path.join(folder, 'model')}
         with open(paths['config'], 'w') as f:
             json.dump(config, f, indent=4, separators=(',', ':'))
+        if any(isinstance(v, dict) and v.get('quant_enable') and 'dmq_balancer_param' in v
+               for v in config.values()):
+            # The DMQ flow: balance factors from quantize_preprocess and the
+            # evaluator's calibration forwards (the first complete one counts).
+            preprocessed = quantize_preprocess(paths['config'], paths['record'],
+                                               copy.deepcopy(self.model), self.input_data)
+            self.evaluator.calibration(preprocessed)
         float_weights = {}
         calib = _quantize_model(os.fsencode(paths['config']), os.fsencode(paths['modified']),
                                 os.fsencode(paths['record']), copy.deepcopy(self.model),
@@ -315,7 +323,7 @@ def accuracy_based_auto_calibration(model, model_evaluator, config_file, record_
                          "(e.g. 'out/model'), not a folder" % (_FUNC, save_path))
     with open(config_path) as f:
         config = json.load(f)
-    inputs = _as_inputs(input_data)
+    _as_inputs(input_data)  # its RuntimeError before any work
 
     original = model_evaluator.evaluate(copy.deepcopy(model))
     _LOG.info('auto calibration: float model metric %r', original)
@@ -323,7 +331,7 @@ def accuracy_based_auto_calibration(model, model_evaluator, config_file, record_
     os.makedirs(out_dir, exist_ok=True)
     scratch = tempfile.mkdtemp(dir=out_dir, prefix='.openamct-auto-calibration-')
     try:
-        trials = _Trials(model, model_evaluator, config, inputs,
+        trials = _Trials(model, model_evaluator, config, input_data,
                          (input_names, output_names, dynamic_axes), scratch)
         history = []
 

@@ -262,7 +262,13 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
     fake-quantised weights written to ``record_file`` and ``modfied_onnx_file``;
     the returned copy's enabled layers feed their inputs of calls
     1..batch_num to IFMR/HFMG, and the record gets the activation fields once
-    every layer is done. ``modified_onnx_file=`` is accepted too."""
+    every layer is done. ``modified_onnx_file=`` is accepted too.
+
+    ``ada_quantize`` layers (AdaRound, §10) get the KL scale as ``scale_w`` and
+    their rounding trained here on ``input_data`` (``num_iteration`` Adam
+    steps each; minibatches from torch's global generator, so seed it for a
+    reproducible result); their soft weights go into the returned model and
+    the modified ONNX, and save_model rounds them."""
     func = 'quantize_model'
     if 'modified_onnx_file' in kwargs:
         if modfied_onnx_file is not _MISSING:

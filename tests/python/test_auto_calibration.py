@@ -182,3 +182,20 @@ def test_unknown_strategy_or_sensitivity_is_a_value_error(setup):
             amct.accuracy_based_auto_calibration(model, Always(model, 0), config,
                                                  str(tmp / 'r.txt'), str(tmp / 'o' / 'n'),
                                                  _batches(1, 1)[0], **kw)
+
+
+def test_a_dmq_config_runs_quantize_preprocess_in_each_trial(tmp_path):
+    torch.manual_seed(0)
+    model = Net().eval()
+    cfg_def = tmp_path / 'dmq.cfg'
+    cfg_def.write_text('batch_num: 2\n'
+                       'common_config { dmq_balancer { migration_strength: 0.5 } }\n')
+    config = str(tmp_path / 'q.json')
+    amct.create_quant_config(config, model, _batches(1, 1)[0], config_defination=str(cfg_def))
+    result = _run((model, config, tmp_path), Evaluator(model, tolerance=0.01))
+    # DMQ divides conv2's outlier channel (zero weights) down to the others'
+    # range, so the fully quantised model is accepted this time.
+    assert result['accepted'] and result['rolled_back'] == []
+    assert result['final_metric'] > 0.999
+    record = open(str(tmp_path / 'record.txt')).read()
+    assert record.count('tensor_balance_factor') > 0 and 'key: "conv2"' in record
