@@ -175,7 +175,8 @@ def run_adaround(model, flow, layers, factors, args, kwargs, set_module):
         if layer['wts_algo'] == 'ada_quantize':
             weight = module.weight.detach().clone()
             scale = _ALG.ada_scale_tensor(flow.weight_scale(name), weight,
-                                          _layout(layer['type']), int(getattr(module, 'groups', 1)))
+                                          _layout(layer['type']),
+                                          int(getattr(module, 'groups', 1))).to(weight.device)
             stage = _Stage(module, factors.get(name), weight, scale,
                            _ALG.ada_init_alpha(weight, scale))
         elif factors.get(name) is not None:
@@ -188,6 +189,8 @@ def run_adaround(model, flow, layers, factors, args, kwargs, set_module):
     model.train()  # K6: the whole model, dropout and unfused BN included
     try:
         for layer, stage in zip(ada, ada_stages):
+            if int(layer['num_iteration']) == 0:
+                continue  # alpha stays alpha0: no data needed, skip both captures
             for s in ada_stages:
                 s.soft = False
             y = _capture(model, stage, 'output', args, kwargs)

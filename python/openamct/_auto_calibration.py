@@ -116,7 +116,8 @@ class _FakeQuantLayer(torch.nn.Module):
         weight = module.weight.detach().float()
         layout = _LAYOUTS.get(kind, 'conv')
         groups = int(getattr(module, 'groups', 1))
-        s_w = _C.algorithms.ada_scale_tensor(record['scale_w'], weight, layout, groups)
+        s_w = _C.algorithms.ada_scale_tensor(record['scale_w'], weight, layout,
+                                             groups).to(weight.device)
         w_bits = int(record['wts_bits'])
         self._int_weight = torch.clamp(torch.round(weight / s_w), -2 ** (w_bits - 1),
                                        2 ** (w_bits - 1) - 1)
@@ -124,7 +125,8 @@ class _FakeQuantLayer(torch.nn.Module):
         self._deq = torch.tensor(record['scale_w'], dtype=torch.float32) * \
             torch.tensor(self._act[0], dtype=torch.float32)
         bias = getattr(module, 'bias', None)
-        self._int_bias = None if bias is None else torch.round(bias.detach().float() / self._deq)
+        self._int_bias = None if bias is None else \
+            torch.round(bias.detach().float() / self._deq.to(bias.device))
 
     def _per_channel(self, values, y):
         """Per-output-channel values shaped for the layer output y: channels
