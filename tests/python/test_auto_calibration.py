@@ -199,3 +199,46 @@ def test_a_dmq_config_runs_quantize_preprocess_in_each_trial(tmp_path):
     assert result['final_metric'] > 0.999
     record = open(str(tmp_path / 'record.txt')).read()
     assert record.count('tensor_balance_factor') > 0 and 'key: "conv2"' in record
+
+
+class _Wrapper:
+    def __init__(self, module, factor=None):
+        self.sub_module, self._factor = module, factor
+
+
+def test_fake_quant_layer_computes_what_the_fake_quant_onnx_computes():
+    """§12.4 per layer: q = clamp(rne(x / scale_d) + offset_d) - offset_d, the op
+    on integer weights rne(W / scale_w) and integer bias rne(b / deq), times
+    deq = scale_w * scale_d per output channel (axis 1 of a conv, last of a Linear)."""
+    from openamct._auto_calibration import _FakeQuantLayer
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 5)
+    conv = nn.Conv2d(3, 2, 3)
+    record = {'scale_d': 0.02, 'offset_d': -3, 'scale_w': [0.01, 0.005],
+              'act_bits': 8, 'wts_bits': 8}
+    layer = _FakeQuantLayer(_Wrapper(conv), None, record)
+    xq = torch.clamp(torch.round(x / 0.02) - 3, -128, 127) + 3
+    s_w = torch.tensor([0.01, 0.005]).reshape(2, 1, 1, 1)
+    w_int = torch.clamp(torch.round(conv.weight.detach() / s_w), -128, 127)
+    deq = torch.tensor([0.01, 0.005]) * torch.tensor(0.02)
+    b_int = torch.round(conv.bias.detach() / deq)
+    expected = (nn.functional.conv2d(xq, w_int) + b_int.reshape(1, 2, 1, 1)) * \
+        deq.reshape(1, 2, 1, 1)
+    assert torch.allclose(layer(x), expected, rtol=1e-6, atol=1e-6)
+
+    linear = nn.Linear(3, 2)
+    layer = _FakeQuantLayer(_Wrapper(linear), None, dict(record, scale_w=[0.01]))
+    x2 = torch.randn(4, 3)
+    xq2 = torch.clamp(torch.round(x2 / 0.02) - 3, -128, 127) + 3
+    w_int = torch.clamp(torch.round(linear.weight.detach() / 0.01), -128, 127)
+    deq = torch.tensor(0.01) * torch.tensor(0.02)
+    expected = (xq2 @ w_int.t() + torch.round(linear.bias.detach() / deq)) * deq
+    assert torch.allclose(layer(x2), expected, rtol=1e-6, atol=1e-6)
+
+    # measure mode returns the float layer (float weight, raw input) and
+    # accumulates the cosine similarity with the quantised output.
+    layer.measure = True
+    assert torch.equal(layer(x2), linear(x2).detach())
+    q = expected.flatten().double()
+    f = linear(x2).detach().flatten().double()
+    assert layer.cosine() == pytest.approx(float(f @ q / (f.norm() * q.norm())), rel=1e-6)
