@@ -321,3 +321,22 @@ def test_ada_with_conv_bn_fusion_and_dmq(tmp_path):
     rec = _records(record)
     assert 'tensor_balance_factor' in rec['conv'] and len(rec['conv']['scale_w']) == 8
     amct.save_model(str(tmp_path / 'm.onnx'), record, str(tmp_path / 'q'))
+
+
+def test_missing_ada_keys_get_the_core_defaults(tmp_path):
+    """A hand-edited layer with only wts_algo: ada_quantize gets
+    include/openamct/defaults.h's values (through _C.ADA_DEFAULTS)."""
+    from openamct import _flow
+    torch.manual_seed(0)
+    model, x = Net().eval(), _data()
+    cfg = str(tmp_path / 'q.json')
+    amct.create_quant_config(cfg, model, x)
+    edited = json.load(open(cfg))
+    edited['fc']['weight_quant_params'] = {'wts_algo': 'ada_quantize'}
+    json.dump(edited, open(cfg, 'w'))
+    settings = _flow._read_config(cfg.encode(), _flow._deep_copy(model, False),
+                                  _flow._as_inputs(x))
+    fc = [l for l in settings.layers if l['name'] == 'fc'][0]
+    assert {k: fc[k] for k in _C.ADA_DEFAULTS} == _C.ADA_DEFAULTS
+    assert _C.ADA_DEFAULTS == {'num_iteration': 10000, 'reg_param': 0.01, 'warm_start': 0.2,
+                               'beta_range': (20.0, 2.0)}
