@@ -242,3 +242,16 @@ def test_fake_quant_layer_computes_what_the_fake_quant_onnx_computes():
     q = expected.flatten().double()
     f = linear(x2).detach().flatten().double()
     assert layer.cosine() == pytest.approx(float(f @ q / (f.norm() * q.norm())), rel=1e-6)
+
+
+class BadMetricEval(Evaluator):
+    def metric_eval(self, original_metric, new_metric):
+        return True  # not (bool, loss)
+
+
+def test_metric_eval_must_return_a_pair(setup):
+    model, _, tmp = setup
+    with pytest.raises(TypeError, match=r'model_evaluator\.metric_eval must return a tuple'):
+        _run(setup, BadMetricEval(model, 0))
+    assert not os.path.exists(str(tmp / 'record.txt'))
+    assert not [n for n in os.listdir(str(tmp / 'out')) if n.startswith('.openamct')]
