@@ -34,7 +34,6 @@ import shutil
 import tempfile
 
 import torch
-import torch.nn.functional as F
 
 from . import _C
 from ._api import _as_inputs
@@ -222,8 +221,8 @@ class _Trials:
                for v in config.values()):
             # The DMQ flow: balance factors from quantize_preprocess and the
             # evaluator's calibration forwards (the first complete one counts).
-            preprocessed = quantize_preprocess(paths['config'], paths['record'],
-                                               copy.deepcopy(self.model), self.input_data)
+            preprocessed = quantize_preprocess(paths['config'], paths['record'], self.model,
+                                               self.input_data)
             self.evaluator.calibration(preprocessed)
         float_weights = {}
         calib = _quantize_model(os.fsencode(paths['config']), os.fsencode(paths['modified']),
@@ -233,8 +232,11 @@ class _Trials:
         save_model(paths['modified'], paths['record'], paths['prefix'])
         layers = _fake_quant_model(calib, float_weights, paths['record'])
         metric = self.evaluator.evaluate(calib)
+        # Only the fully quantised trial's model is needed again (the ranking);
+        # the others are dropped to keep one model copy in memory, not log2(n).
+        full = not rolled_back
         result = {'rolled_back': list(rolled_back), 'paths': paths, 'metric': metric,
-                  'model': calib, 'layers': layers}
+                  'model': calib if full else None, 'layers': layers if full else None}
         self.results[key] = result
         return result
 
@@ -348,6 +350,7 @@ def accuracy_based_auto_calibration(model, model_evaluator, config_file, record_
 
         full = trials.run([])
         ranking, sens = _rank(full, model_evaluator)
+        full['model'] = full['layers'] = None  # ranked: not needed any more
         chosen = full if judge(full) else None
         if chosen is None:
             lo, hi = 1, len(ranking)  # rolling back every layer: the float model
