@@ -255,3 +255,18 @@ def test_metric_eval_must_return_a_pair(setup):
         _run(setup, BadMetricEval(model, 0))
     assert not os.path.exists(str(tmp / 'record.txt'))
     assert not [n for n in os.listdir(str(tmp / 'out')) if n.startswith('.openamct')]
+
+
+def test_bad_paths_fail_before_any_work(setup):
+    model, config, tmp = setup
+    evaluator = Always(model, 0)
+    x = _batches(1, 1)[0]
+    with pytest.raises(ValueError, match=r"save_dir .* must end with a model name prefix"):
+        amct.accuracy_based_auto_calibration(model, evaluator, config, str(tmp / 'r.txt'),
+                                             str(tmp / 'o') + '/', x)
+    with pytest.raises(OSError, match=r'does not exist'):
+        amct.accuracy_based_auto_calibration(model, evaluator, str(tmp / 'missing.json'),
+                                             str(tmp / 'r.txt'), str(tmp / 'o' / 'n'), x)
+    with pytest.raises(TypeError, match=r'argument record_file must be'):
+        amct.accuracy_based_auto_calibration(model, evaluator, config, 3, str(tmp / 'o' / 'n'), x)
+    assert evaluator.evaluated == []  # not even the float model was evaluated
