@@ -98,6 +98,24 @@ void register_algorithms(py::module_& parent) {
     return d;
   });
 
+  // AdaRound (§10). No GIL release: ada_soft_weight runs in the Python
+  // training loop, where autograd records its ATen ops.
+  m.def("ada_kl_scale", [](const at::Tensor& weight, bool channel_wise, const std::string& layout,
+                           int64_t groups) {
+    const std::vector<float> s =
+        alg::ada_kl_scale(weight, channel_wise, alg::parse_weight_layout(layout), groups);
+    return std::vector<double>(s.begin(), s.end());
+  });
+  m.def("ada_scale_tensor", [](const std::vector<float>& scale, const at::Tensor& weight,
+                               const std::string& layout, int64_t groups) {
+    return alg::ada_scale_tensor(scale, weight, alg::parse_weight_layout(layout), groups);
+  });
+  m.def("ada_init_alpha", &alg::ada_init_alpha);
+  m.def("ada_rectified_sigmoid", &alg::ada_rectified_sigmoid);
+  m.def("ada_soft_weight", &alg::ada_soft_weight);
+  m.attr("ADA_GAMMA") = alg::kAdaGamma;
+  m.attr("ADA_ZETA") = alg::kAdaZeta;
+
   m.def("dmq_factor", [](const at::Tensor& act_max, const at::Tensor& weight_max,
                          double migration_strength) {
     alg::DmqFactor f = alg::dmq_factor(act_max, weight_max, migration_strength);

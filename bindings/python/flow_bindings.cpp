@@ -30,6 +30,15 @@ void register_flow(py::module_& m) {
           d["type"] = l.type_name;
           d["dmq_balancer_param"] = l.dmq_balancer_param ? py::cast(*l.dmq_balancer_param)
                                                           : py::none();
+          d["wts_algo"] = std::string(openamct::wts_algo_name(l.wts_algo));
+          d["channel_wise"] = l.channel_wise;
+          d["wts_num_bits"] = l.wts_num_bits;
+          if (l.wts_algo == openamct::WtsAlgo::kAda) {
+            d["num_iteration"] = l.num_iteration;
+            d["reg_param"] = l.reg_param;
+            d["warm_start"] = l.warm_start;
+            d["beta_range"] = py::make_tuple(l.beta_range_start, l.beta_range_end);
+          }
           out.append(d);
         }
         return out;
@@ -86,9 +95,40 @@ void register_flow(py::module_& m) {
         if (!r.defined()) return py::none();
         return py::cast(r);
       })
+      .def("set_calibration_weight", &fl::QuantizeModelFlow::set_calibration_weight)
+      .def("weight_scale", &fl::QuantizeModelFlow::weight_scale)
+      .def("graph_position", &fl::QuantizeModelFlow::graph_position)
+      .def("following_activation", [](const fl::QuantizeModelFlow& f, const std::string& layer) {
+        const fl::FollowingActivation a = f.following_activation(layer);
+        py::dict d;
+        d["kind"] = a.kind;
+        d["alpha"] = a.alpha;
+        d["slope"] = a.slope;
+        return d;
+      })
       .def("balance_factor", &fl::QuantizeModelFlow::balance_factor)
       .def("write", &fl::QuantizeModelFlow::write)
       .def("recorder", &fl::QuantizeModelFlow::recorder);
+
+  // The record file's quantisation fields per layer (accuracy_based_auto_calibration's
+  // fake-quant evaluation model): {key: {scale_d, offset_d, scale_w, act_bits, wts_bits}}.
+  m.def("read_record", [](const std::string& path) {
+    const openamct::RecordContent content = openamct::read_record_file(path);
+    py::dict out;
+    auto bits = [](const std::optional<std::string>& type) {
+      return type && type->rfind("INT", 0) == 0 ? std::stoi(type->substr(3)) : 8;
+    };
+    for (const auto& r : content.layers) {
+      py::dict d;
+      d["scale_d"] = r.scale_d ? py::cast(static_cast<double>(*r.scale_d)) : py::none();
+      d["offset_d"] = r.offset_d ? py::cast(*r.offset_d) : py::none();
+      d["scale_w"] = std::vector<double>(r.scale_w.begin(), r.scale_w.end());
+      d["act_bits"] = bits(r.act_type);
+      d["wts_bits"] = bits(r.wts_type);
+      out[py::str(r.key)] = d;
+    }
+    return out;
+  });
 
   m.def("save_model", &openamct::save_model);
 }

@@ -171,6 +171,14 @@ PYBIND11_MODULE(_C, m) {
   defaults["batch_num"] = openamct::defaults::kBatchNum;
   defaults["activation_offset"] = openamct::defaults::kActivationOffset;
   m.attr("DEFAULTS") = defaults;
+  // AdaRound's, which the config reader fills in (calibration spec §3.3).
+  py::dict ada;
+  ada["num_iteration"] = openamct::defaults::kAdaNumIteration;
+  ada["reg_param"] = openamct::defaults::kAdaRegParam;
+  ada["warm_start"] = openamct::defaults::kAdaWarmStart;
+  ada["beta_range"] = py::make_tuple(openamct::defaults::kAdaBetaRangeStart,
+                                     openamct::defaults::kAdaBetaRangeEnd);
+  m.attr("ADA_DEFAULTS") = ada;
   m.def("meta_shadow", &openamct_py::meta_shadow);
 
   m.def("create_quant_config",

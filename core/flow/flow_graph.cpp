@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "onnx/onnx_graph.h"
 #include "openamct/errors.h"
@@ -64,7 +65,98 @@ bool same_dims(const onnx::TensorProto& t, at::IntArrayRef sizes) {
   return true;
 }
 
+// The value of a one-element constant input (initializer or Constant node).
+std::optional<float> scalar_constant(const onnx::GraphProto& g, const std::string& tensor) {
+  if (const onnx::TensorProto* t = find_initializer(g, tensor)) {
+    const std::vector<float> v = onnx_passes::float_values(*t);
+    if (v.size() == 1) return v[0];
+    return std::nullopt;
+  }
+  const int p = find_producer(g, tensor);
+  if (p < 0 || g.node(p).op_type() != "Constant") return std::nullopt;
+  const onnx::AttributeProto* a = onnx_passes::find_attribute(g.node(p), "value");
+  if (!a || !a->has_t() || a->t().data_type() != onnx::TensorProto::FLOAT) return std::nullopt;
+  const std::vector<float> v = onnx_passes::float_values(a->t());
+  if (v.size() == 1) return v[0];
+  return std::nullopt;
+}
+
+// True when an op of type `op` is reachable from `tensor` in at most `depth` nodes.
+bool reaches(const onnx::GraphProto& g, const std::string& tensor, const std::string& op,
+             int depth) {
+  if (depth == 0) return false;
+  for (int c : find_consumers(g, tensor)) {
+    const onnx::NodeProto& n = g.node(c);
+    if (n.op_type() == op) return true;
+    for (const auto& out : n.output())
+      if (reaches(g, out, op, depth - 1)) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+int node_position(const onnx::GraphProto& g, const std::string& layer) {
+  return find_node(g, layer);
+}
+
+FollowingActivation following_activation(const onnx::GraphProto& g, const std::string& layer) {
+  FollowingActivation none;
+  const int i = find_node(g, layer);
+  if (i < 0 || g.node(i).output_size() < 1) return none;
+  std::string out = g.node(i).output(0);
+  std::vector<int> consumers = find_consumers(g, out);
+  // K9: a Linear exported as MatMul has its bias in the Add that follows.
+  if (g.node(i).op_type() == "MatMul" && consumers.size() == 1 && !is_graph_output(g, out) &&
+      g.node(consumers[0]).op_type() == "Add" && g.node(consumers[0]).output_size() == 1) {
+    out = g.node(consumers[0]).output(0);
+    consumers = find_consumers(g, out);
+  }
+  if (consumers.empty() || is_graph_output(g, out)) return none;
+  FollowingActivation f;
+  if (consumers.size() == 1) {
+    const onnx::NodeProto& n = g.node(consumers[0]);
+    const std::string& op = n.op_type();
+    if (op == "Relu" || op == "Sigmoid" || op == "Tanh") {
+      f.kind = op;
+    } else if (op == "LeakyRelu") {
+      f.kind = op;
+      const onnx::AttributeProto* a = onnx_passes::find_attribute(n, "alpha");
+      if (a) f.alpha = a->f();
+    } else if (op == "PRelu" && n.input_size() == 2) {
+      const onnx::TensorProto* t = find_initializer(g, n.input(1));
+      if (!t) return none;
+      f.kind = op;
+      f.slope = onnx_passes::float_values(*t);
+    } else if (op == "Clip" && n.input_size() == 3) {
+      const auto lo = scalar_constant(g, n.input(1)), hi = scalar_constant(g, n.input(2));
+      if (!lo || !hi || *lo != 0.0f || *hi != 6.0f) return none;
+      f.kind = "Relu6";
+    }
+    return f;
+  }
+  // GELU at opset 11 is a subgraph reading the layer output several times:
+  // erf form x * (1 + erf(x / sqrt 2)) * 0.5 (a Div into Erf, and a Mul); tanh
+  // form 0.5 * x * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Muls and an Add).
+  bool only_elementwise = true, div_into_erf = false;
+  for (int c : consumers) {
+    const onnx::NodeProto& n = g.node(c);
+    const std::string& op = n.op_type();
+    if (op == "Div" && n.output_size() == 1) {
+      const std::vector<int> next = find_consumers(g, n.output(0));
+      div_into_erf = next.size() == 1 && g.node(next[0]).op_type() == "Erf";
+    } else if (op != "Mul" && op != "Add") {
+      only_elementwise = false;
+    }
+  }
+  if (only_elementwise && div_into_erf && consumers.size() == 2) {
+    f.kind = "GeluErf";
+  } else if (only_elementwise && !div_into_erf && consumers.size() >= 3 &&
+             reaches(g, out, "Tanh", 4)) {
+    f.kind = "GeluTanh";
+  }
+  return f;
+}
 
 std::vector<ConvBnPair> find_conv_bn_pairs(const onnx::GraphProto& g) {
   std::vector<ConvBnPair> pairs;

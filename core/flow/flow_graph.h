@@ -26,6 +26,20 @@ struct ConvBnPair {
 // come from the weight initializers (`<m>.sub_module.weight` or `<m>.weight`).
 std::vector<ConvBnPair> find_conv_bn_pairs(const onnx::GraphProto& g);
 
+// The activation AdaRound pairs with a layer (§10): the single consumer of the
+// layer's output (after the bias Add of a Linear exported as MatMul, K9) when
+// it is Relu, Sigmoid, Tanh, LeakyRelu (RReLU exports as one), PRelu,
+// Clip(0, 6) (ReLU6), or the erf / tanh GELU subgraph; kind "" otherwise.
+struct FollowingActivation {
+  std::string kind;           // "", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "PRelu", "Relu6",
+                              // "GeluErf", "GeluTanh"
+  double alpha = 0.01;        // LeakyRelu
+  std::vector<float> slope;   // PRelu, flattened
+};
+FollowingActivation following_activation(const onnx::GraphProto& g, const std::string& layer);
+// The index of the node named `layer` (its graph order), or -1.
+int node_position(const onnx::GraphProto& g, const std::string& layer);
+
 // Every node, with whether a record entry may name it (§11.4).
 std::vector<RecordGraphLayer> record_graph_layers(const onnx::GraphProto& g);
 

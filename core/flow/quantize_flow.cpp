@@ -185,11 +185,11 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
     r.offset_w = {0};
     return at::Tensor();
   }
-  if (l.type_name == "LSTM" || l.type_name == "GRU" || l.wts_algo != WtsAlgo::kArq) {
-    throw_runtime_error("layer " + layer + " (" + l.type_name + ", " + std::string(wts_algo_name(l.wts_algo)) +
-                        ") cannot be calibrated by OpenAMCT yet: only arq_quantize on Conv, "
-                        "ConvTranspose, Linear and AvgPool2d layers is implemented; disable it "
-                        "in the config (quant_enable: false)");
+  if (l.type_name == "LSTM" || l.type_name == "GRU") {
+    throw_runtime_error("layer " + layer + " (" + l.type_name + ", " +
+                        std::string(wts_algo_name(l.wts_algo)) +
+                        ") cannot be calibrated by OpenAMCT yet: LSTM and GRU layers are not "
+                        "implemented in the flow; disable it in the config (quant_enable: false)");
   }
   at::Tensor w = weight;
   if (l.dmq_balancer_param) {
@@ -200,6 +200,14 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
     }
     const at::Tensor s = at::tensor(r.tensor_balance_factor, at::kFloat);
     w = alg::dmq_balance_weight(alg::parse_dmq_layer_type(l.type_name), w, s, groups);
+  }
+  if (l.wts_algo == WtsAlgo::kAda) {
+    // §10: the KL initial scale, offsets 0; the soft weight comes later.
+    r.scale_w = alg::ada_kl_scale(w, l.channel_wise, layout_of(l.type_name), groups);
+    r.offset_w.assign(r.scale_w.size(), 0);
+    r.wts_type = int_type(l.wts_num_bits);
+    parameters_.push_back({layer, {"weight", w}});
+    return w;
   }
   alg::ArqOptions o;
   o.channel_wise = l.channel_wise;
@@ -214,6 +222,35 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
   at::Tensor calibration = o.layout == alg::WeightLayout::kDeconv ? w : q.fake_quant_weight;
   parameters_.push_back({layer, {"weight", calibration}});
   return calibration;
+}
+
+void QuantizeModelFlow::set_calibration_weight(const std::string& layer,
+                                               const at::Tensor& weight) {
+  for (auto& [name, param] : parameters_) {
+    if (name == layer && param.first == "weight") {
+      if (!param.second.sizes().equals(weight.sizes()))
+        throw_runtime_error("layer " + layer + ": the calibration weight " +
+                            c10::str(weight.sizes()) + " does not have the weight's shape " +
+                            c10::str(param.second.sizes()));
+      param.second = weight;
+      return;
+    }
+  }
+  throw_runtime_error("layer " + layer + " has no weight pass to replace the weight of");
+}
+
+std::vector<float> QuantizeModelFlow::weight_scale(const std::string& layer) const {
+  const LayerRecord* r = record_.find(layer);
+  if (!r) throw_runtime_error("layer " + layer + " has no record entry yet");
+  return r->scale_w;
+}
+
+FollowingActivation QuantizeModelFlow::following_activation(const std::string& layer) const {
+  return flow::following_activation(model_.graph(), layer);
+}
+
+int QuantizeModelFlow::graph_position(const std::string& layer) const {
+  return node_position(model_.graph(), layer);
 }
 
 std::vector<float> QuantizeModelFlow::balance_factor(const std::string& layer) const {

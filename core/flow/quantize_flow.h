@@ -77,9 +77,20 @@ class QuantizeModelFlow {
   std::optional<FusedConv> fuse(const ConvBnPair& pair, const at::Tensor& conv_weight,
                                 const std::optional<at::Tensor>& conv_bias,
                                 const BatchNormFacts& bn);
-  // The weight pass of one enabled layer (§2.3 step 7): DMQ x s, ARQ, record
-  // fields. Returns the calibration weight (§8.3); undefined for AvgPool2d.
+  // The weight pass of one enabled layer (§2.3 step 7): DMQ x s, ARQ or the
+  // AdaRound KL scale, record fields. Returns the calibration weight (§8.3);
+  // undefined for AvgPool2d. For an ada_quantize layer that is the float
+  // (fused, DMQ-multiplied) weight: AdaRound (§2.3 step 8, Python) trains
+  // from it and hands the soft weight back through set_calibration_weight.
   at::Tensor weight_pass(const std::string& layer, const at::Tensor& weight, int64_t groups);
+  // Replaces the weight the modified ONNX will get for `layer` (after
+  // weight_pass); RuntimeError when the layer had no weight pass.
+  void set_calibration_weight(const std::string& layer, const at::Tensor& weight);
+  // The recorded scale_w of a layer after its weight pass.
+  std::vector<float> weight_scale(const std::string& layer) const;
+  // AdaRound's pairing and order (§10), read from the exported graph.
+  FollowingActivation following_activation(const std::string& layer) const;
+  int graph_position(const std::string& layer) const;
   // The DMQ factors s of an enabled layer; empty without DMQ.
   std::vector<float> balance_factor(const std::string& layer) const;
   // Writes the modified ONNX, then the record with the weight fields (D11:

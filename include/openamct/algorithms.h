@@ -1,7 +1,8 @@
 // The calibration algorithms of AMCT's post-training quantization, on tensors
 // only: no graph, no files, no logging. IFMR and HFMG (activations), the
 // min-max rule, ARQ (weights), the DMQ balance factor and Conv+BN fusion,
-// each bit-exact with the reference (spec/calibration.md §5-§9, §13).
+// each bit-exact with the reference (spec/calibration.md §5-§9, §13), and
+// AdaRound's initial scale and rounding variable (§10, specified, not scored).
 //
 // Activations stream: a calibrator takes one batch at a time and yields the
 // result on the batch_num-th, keeping only what its algorithm needs (IFMR: the
@@ -133,6 +134,33 @@ ArqResult arq(const at::Tensor& weight, const ArqOptions& options);
 // The (Cout, Cin/g, k...) view of a ConvTranspose weight (Cin, Cout/g, k...);
 // its own inverse. Returns a contiguous tensor.
 at::Tensor deconv_to_cout_first(const at::Tensor& weight, int64_t groups);
+
+// ---- AdaRound (spec §10) ---------------------------------------------------------------
+// γ and ζ of the rectified sigmoid h(α) = clamp(sigmoid(α)·(ζ − γ) + γ, 0, 1).
+inline constexpr double kAdaGamma = -0.1;
+inline constexpr double kAdaZeta = 1.1;
+
+// The KL initial scale: per output channel (Cout-first rows, deconv rearranged
+// as in ARQ) or one for the whole tensor. A = max|w| (0: scale 1); a 512-bin
+// float32 histogram on [-A, A]; for windows [i, 512 - i), i = 0..19, the
+// float64 KL divergence between the clipped window p and its 255-level
+// quantisation q; each strict improvement sets (A - i·hw) / 128. A scale below
+// FLT_EPSILON becomes 1. 128 and 255 whatever num_bits (K6). NaN/Inf weights
+// raise the RuntimeError of ARQ.
+std::vector<float> ada_kl_scale(const at::Tensor& weight, bool channel_wise, WeightLayout layout,
+                                int64_t groups);
+// The scales as a float32 tensor that divides the weight element-wise: the
+// weight's own shape (each element its output channel's scale), or a 0-dim
+// tensor for one scale.
+at::Tensor ada_scale_tensor(const std::vector<float>& scale, const at::Tensor& weight,
+                            WeightLayout layout, int64_t groups);
+// α0 = −ln((ζ − γ)/(frac − γ) − 1), frac = v − floor(v), v = W/s: h(α0) = frac.
+at::Tensor ada_init_alpha(const at::Tensor& weight, const at::Tensor& scale);
+at::Tensor ada_rectified_sigmoid(const at::Tensor& alpha);
+// W_q = clamp(floor(W/s) + h(α), −128, 127) · s, float32 (INT8 bounds whatever
+// num_bits, K6). ATen ops only: differentiable in α when α requires grad.
+at::Tensor ada_soft_weight(const at::Tensor& weight, const at::Tensor& scale,
+                           const at::Tensor& alpha);
 
 // ---- DMQ balance factor (spec §9.2) ---------------------------------------------------------
 struct DmqFactor {

@@ -12,6 +12,7 @@ from . import _C
 from ._api import create_quant_config, inspect_layers
 from ._check_config import check_config
 from ._flow import quantize_preprocess, quantize_model, save_model
+from ._auto_calibration import accuracy_based_auto_calibration, AutoCalibrationEvaluatorBase
 
 ConfigParseError = _C.ConfigParseError
 ConfigParseError.__doc__ = (
@@ -20,6 +21,7 @@ ConfigParseError.__doc__ = (
 
 __version__ = '0.1.0'
 __all__ = ['create_quant_config', 'inspect_layers', 'check_config', 'quantize_preprocess',
-           'quantize_model', 'save_model', 'ConfigParseError']
+           'quantize_model', 'save_model', 'accuracy_based_auto_calibration',
+           'AutoCalibrationEvaluatorBase', 'ConfigParseError']
 
 _configure_logging()

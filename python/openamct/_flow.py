@@ -18,6 +18,7 @@ from . import _C
 from . import _onnx_export
 from ._api import _as_inputs, _split_keywords
 from ._capture import run_capture
+from ._adaround import run_adaround
 
 _LOG = logging.getLogger('openamct')
 _MODULE_TYPE = "<class 'torch.nn.modules.module.Module'>"
@@ -261,7 +262,13 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
     fake-quantised weights written to ``record_file`` and ``modfied_onnx_file``;
     the returned copy's enabled layers feed their inputs of calls
     1..batch_num to IFMR/HFMG, and the record gets the activation fields once
-    every layer is done. ``modified_onnx_file=`` is accepted too."""
+    every layer is done. ``modified_onnx_file=`` is accepted too.
+
+    ``ada_quantize`` layers (AdaRound, §10) get the KL scale as ``scale_w`` and
+    their rounding trained here on ``input_data`` (``num_iteration`` Adam
+    steps each; minibatches from torch's global generator, so seed it for a
+    reproducible result); their soft weights go into the returned model and
+    the modified ONNX, and save_model rounds them."""
     func = 'quantize_model'
     if 'modified_onnx_file' in kwargs:
         if modfied_onnx_file is not _MISSING:
@@ -288,6 +295,16 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
     inputs = _as_inputs(input_data)
     work = _deep_copy(model, fallback=True)
     _check_export_names(input_names, output_names, dynamic_axes)
+    return _quantize_model(config_path, onnx_path, record_path, work, inputs, input_names,
+                           output_names, dynamic_axes)
+
+
+def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_names=None,
+                    output_names=None, dynamic_axes=None, float_weights=None):
+    """quantize_model after its argument checks, on `work`, the copy of the
+    model it turns into the calibration model. `float_weights`, when a dict,
+    receives each enabled layer's float weight (Conv+BN fused, before DMQ and
+    quantisation), for accuracy_based_auto_calibration."""
     settings = _read_config(os.path.realpath(config_path), work, inputs)
     exported = _export_in_place(work, inputs, input_names, output_names, dynamic_axes)
     flow = _C.QuantizeModelFlow(settings, exported, record_path, True)
@@ -297,12 +314,24 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
     for layer in layers:
         mod = work.get_submodule(layer['name'])
         weight = getattr(mod, 'weight', None)
+        if float_weights is not None and weight is not None:
+            float_weights[layer['name']] = weight.detach().clone()
         calib = flow.weight_pass(layer['name'], None if weight is None else weight.detach(),
                                  _groups(mod))
         if calib is not None:
             with torch.no_grad():
                 mod.weight.copy_(calib)
         types.append((layer['name'], _op_data_type(mod)))
+    # §2.3 step 8: AdaRound trains the ada_quantize layers' rounding on the
+    # copy (their weight pass installed the float weight) and installs the
+    # soft weights, in the copy and for the modified ONNX.
+    factors = {}
+    for layer in layers:
+        factor = flow.balance_factor(layer['name'])
+        if factor:
+            factors[layer['name']] = _factor_view(work.get_submodule(layer['name']), factor)
+    args, kwargs = _split_keywords(work, inputs)
+    run_adaround(work, flow, layers, factors, args, kwargs, _set_module)
     flow.write(onnx_path, types)
     recorder = flow.recorder()
     for index, layer in enumerate(layers):

@@ -22,7 +22,7 @@ from . import _C
 _impl = _C.algorithms
 
 __all__ = ['ifmr', 'hfmg', 'arq', 'minmax_scale_offset', 'dmq_factor', 'dmq_layer',
-           'fuse_conv_bn']
+           'fuse_conv_bn', 'ada_kl_scale']
 
 
 def _tensor(value, name):
@@ -106,6 +106,22 @@ def arq(weight, *, channel_wise=True, num_bits=8, layout='conv', groups=1, with_
     r['fake_quant_weight'] = _out(r['fake_quant_weight'], as_numpy)
     r['int_weight'] = _out(r['int_weight'], as_numpy)
     return r
+
+
+def ada_kl_scale(weight, *, channel_wise=True, layout='conv', groups=1):
+    """AdaRound's initial weight scale (spec §10): per output channel (the
+    rows of :func:`arq`'s layouts) or one for the whole tensor.
+
+    ``A = max|w|`` (0: scale 1.0); a 512-bin histogram on ``[-A, A]``; for the
+    windows ``[i, 512 - i)``, i = 0..19, the KL divergence (float64) between
+    the window with the outer counts folded into its end bins and its
+    255-level quantisation; each strict improvement sets
+    ``(A - i * 2A/512) / 128``. 128 and 255 whatever the weight's bits, as the
+    reference. Returns a list of floats (float32 values). NaN/Inf raises
+    RuntimeError.
+    """
+    w, _ = _tensor(weight, 'weight')
+    return _impl.ada_kl_scale(w, bool(channel_wise), str(layout), int(groups))
 
 
 def minmax_scale_offset(max_val, min_val, *, asymmetric, num_bits=8):
