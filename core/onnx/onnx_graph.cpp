@@ -262,6 +262,10 @@ onnx::TensorProto int32_tensor(const std::string& name, const std::vector<int64_
                                const std::vector<int32_t>& values) {
   return make_tensor(name, onnx::TensorProto::INT32, dims, values);
 }
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                               const std::vector<int64_t>& values) {
+  return make_tensor(name, onnx::TensorProto::INT64, dims, values);
+}
 onnx::TensorProto uint64_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                 const std::vector<uint64_t>& values) {
   return make_tensor(name, onnx::TensorProto::UINT64, dims, values);
