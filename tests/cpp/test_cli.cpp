@@ -152,7 +152,18 @@ INSTANTIATE_TEST_SUITE_P(
                   "integer"},
         UsageCase{with_model({"create-quant-config", "-o", "c.json", "--activation-offset", "yes"}),
                   "openamct create-quant-config: error: invalid --activation-offset 'yes': "
-                  "expected true or false"}));
+                  "expected true or false"},
+        UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
+                   "--format", "deploy,int8"},
+                  "openamct save-model: error: invalid --format 'int8': expected deploy, "
+                  "fake_quant or qdq"},
+        UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
+                   "--format", ""},
+                  "openamct save-model: error: invalid --format '': expected deploy, "
+                  "fake_quant or qdq"},
+        UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
+                   "--format", "qdq", "--format", "deploy,qdq"},
+                  "openamct save-model: error: --format names 'qdq' twice"}));
 
 // ---- model errors: exit 1 ----------------------------------------------------------------
 

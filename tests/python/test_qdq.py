@@ -36,6 +36,8 @@ import openamct as amct
 import calibration_kit as kit
 from conftest import ROOT
 
+CLI = os.environ.get('OPENAMCT_CLI', os.path.join(
+    os.environ.get('OPENAMCT_BUILD_DIR', os.path.join(ROOT, 'build')), 'bin', 'openamct'))
 ORT_DIR = os.path.join(ROOT, 'tests', 'ort')
 RUNNER = os.path.join(ORT_DIR, 'run_onnx.js')
 HAVE_ORT = os.path.isdir(os.path.join(ORT_DIR, 'node_modules', 'onnxruntime-node')) and \
@@ -398,3 +400,23 @@ def test_formats_of_the_wrong_type_are_a_type_error(tmp_path, formats):
     with pytest.raises(TypeError, match='argument formats must be a tuple or list of str'):
         amct.save_model(str(tmp_path / 'm.onnx'), str(tmp_path / 'r.txt'), str(tmp_path / 'q'),
                         formats=formats)
+
+
+@pytest.mark.parametrize('args, files', [
+    (['--format', 'qdq'], ['quant_qdq_model.onnx']),
+    (['--format', 'deploy', '--format', 'qdq'], ['quant_deploy_model.onnx', 'quant_qdq_model.onnx']),
+    (['--format', 'deploy,fake_quant,qdq'],
+     ['quant_deploy_model.onnx', 'quant_fake_quant_model.onnx', 'quant_qdq_model.onnx']),
+    ([], ['quant_deploy_model.onnx', 'quant_fake_quant_model.onnx']),
+])
+def test_cli_format_writes_what_python_writes(tmp_path, args, files):
+    torch.manual_seed(0)
+    prefix, mod, rec = run_flow(Layers().eval(), tmp_path)  # Python: all three formats
+    run = subprocess.run([CLI, 'save-model', '--modified', mod, '--record', rec,
+                          '-o', str(tmp_path / 'cli' / 'quant')] + args,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert sorted(os.listdir(tmp_path / 'cli')) == files
+    for f in files:
+        suffix = f[len('quant'):]
+        assert open(str(tmp_path / 'cli' / f), 'rb').read() == open(prefix + suffix, 'rb').read()
