@@ -223,6 +223,7 @@ std::vector<T> raw_values(const onnx::TensorProto& t) {
 template std::vector<float> raw_values<float>(const onnx::TensorProto&);
 template std::vector<int8_t> raw_values<int8_t>(const onnx::TensorProto&);
 template std::vector<int32_t> raw_values<int32_t>(const onnx::TensorProto&);
+template std::vector<int64_t> raw_values<int64_t>(const onnx::TensorProto&);
 template std::vector<uint64_t> raw_values<uint64_t>(const onnx::TensorProto&);
 
 std::vector<float> float_values(const onnx::TensorProto& t) {
