@@ -3,7 +3,8 @@ ResNet-50 and MobileNet-V2 (weights=None, seed 0) at 1x3x224x224, onnxruntime-
 node with 1 intra-op thread (tests/ort/run_onnx.js, one process per model),
 latency median of --runs runs after 3 warm-up runs, model file sizes, and the
 ops ONNX Runtime's optimiser leaves (how many convolutions became integer
-kernels). The calibration uses batch_num=2 random batches: fine for speed and
+kernels). Both models of a network run in one Node process, interleaved run by
+run (bench/ort_interleaved.js), so the load of a shared machine hits both alike. The calibration uses batch_num=2 random batches: fine for speed and
 size, meaningless for accuracy.
 
     PYTHONPATH=build/python /usr/bin/python3 bench/qdq.py [--runs 30] [--out bench/qdq_results.json]
@@ -25,7 +26,7 @@ import torchvision
 import openamct as amct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNNER = os.path.join(ROOT, 'tests', 'ort', 'run_onnx.js')
+RUNNER = os.path.join(ROOT, 'bench', 'ort_interleaved.js')
 MODELS = ('resnet50', 'mobilenet_v2')
 
 
@@ -34,12 +35,11 @@ def _model(name):
     return getattr(torchvision.models, name)(weights=None).eval()
 
 
-def _ort(model_path, x_path, work, runs, optimized=None):
-    cmd = ['node', RUNNER, model_path, os.path.join(work, 'out'), x_path, '--runs', str(runs)]
-    if optimized:
-        cmd += ['--save-optimized', optimized]
+def _ort(x_path, runs, models):
+    """{model: [ms per run]}; `models` is [(path, optimized graph path)]."""
+    cmd = ['node', RUNNER, x_path, str(runs)] + ['%s=%s' % m for m in models]
     run = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return json.loads(run.stdout)['times_ms']
+    return json.loads(run.stdout)
 
 
 def _ops(path):
@@ -63,13 +63,15 @@ def bench_model(name, runs, work):
     qdq = prefix + '_qdq_model.onnx'
     x_path = os.path.join(work, 'x.npy')
     np.save(x_path, x.numpy())
+    paths = {'fp32': fp32, 'qdq': qdq}
+    optimized = {t: os.path.join(work, '%s_%s_ort.onnx' % (name, t)) for t in paths}
+    times = _ort(x_path, runs, [(paths[t], optimized[t]) for t in paths])
     out = {}
-    for tag, path in (('fp32', fp32), ('qdq', qdq)):
-        optimized = os.path.join(work, '%s_%s_ort.onnx' % (name, tag))
-        times = _ort(path, x_path, work, runs, optimized)
-        out[tag] = {'median_ms': statistics.median(times), 'min_ms': min(times),
-                    'runs': len(times), 'file_bytes': os.path.getsize(path),
-                    'ort_optimized_ops': _ops(optimized)}
+    for tag, path in paths.items():
+        t = times[path]
+        out[tag] = {'median_ms': statistics.median(t), 'min_ms': min(t), 'runs': len(t),
+                    'file_bytes': os.path.getsize(path),
+                    'ort_optimized_ops': _ops(optimized[tag])}
     out['latency_ratio'] = out['qdq']['median_ms'] / out['fp32']['median_ms']
     out['size_ratio'] = out['qdq']['file_bytes'] / out['fp32']['file_bytes']
     return out
