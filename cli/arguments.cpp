@@ -95,9 +95,14 @@ std::string save_model_help() {
          "options:\n"
          "  --modified FILE           the modified ONNX file quantize_model wrote\n"
          "  --record FILE             the record file after the calibration forwards\n"
-         "  -o, --output SAVE_PATH    folder and file-name prefix of the two models\n"
+         "  -o, --output SAVE_PATH    folder and file-name prefix of the models\n"
          "                            ('out/quant' -> out/quant_deploy_model.onnx);\n"
-         "                            a value ending in '/' is a folder without prefix\n";
+         "                            a value ending in '/' is a folder without prefix\n"
+         "  --format FORMAT           the files to write, repeatable or comma-separated:\n"
+         "                            deploy, fake_quant, qdq (SAVE_PATH_qdq_model.onnx:\n"
+         "                            standard ONNX QuantizeLinear/DequantizeLinear,\n"
+         "                            opset 13, runs in ONNX Runtime); without --format:\n"
+         "                            deploy,fake_quant\n";
 }
 
 std::string check_config_help() {
@@ -338,7 +343,8 @@ std::string main_help() {
          "                        quantizable type with its verdict\n"
          "  check-config          check a (hand-edited) config against the model, as\n"
          "                        quantize_model reads it\n"
-         "  save-model            write the deploy and fake-quant ONNX models from the\n"
+         "  save-model            write the deploy and fake-quant ONNX models (and, with\n"
+         "                        --format qdq, a standard QDQ ONNX model) from the\n"
          "                        modified ONNX and the record file\n"
          "\n"
          "Run 'openamct <command> --help' for the options of a command.\n";

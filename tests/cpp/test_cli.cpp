@@ -76,6 +76,15 @@ TEST(Cli, HelpNamesBothCommands) {
   EXPECT_NE(r.out.find("layers"), std::string::npos) << r.out;
 }
 
+TEST(Cli, SaveModelHelpListsTheFormats) {
+  CliResult r = CliRun()({"save-model", "--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("--format FORMAT"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("deploy, fake_quant, qdq"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("without --format:\n                            deploy,fake_quant"),
+            std::string::npos) << r.out;
+}
+
 TEST(Cli, CreateQuantConfigHelpListsEveryOptionAndTheDefaults) {
   CliResult r = CliRun()({"create-quant-config", "--help"});
   EXPECT_EQ(r.status, 0);
