@@ -420,3 +420,19 @@ def test_cli_format_writes_what_python_writes(tmp_path, args, files):
     for f in files:
         suffix = f[len('quant'):]
         assert open(str(tmp_path / 'cli' / f), 'rb').read() == open(prefix + suffix, 'rb').read()
+
+
+def test_a_layer_qdq_cannot_express_fails_the_call_before_any_file_is_written(tmp_path):
+    torch.manual_seed(0)
+    _, mod, rec = run_flow(Layers().eval(), tmp_path, formats=('qdq',))
+    text = open(rec).read()
+    first = text.index('act_type: "INT8"')  # the first layer in the record: conv
+    with open(rec, 'w') as f:
+        f.write(text[:first] + 'act_type: "INT16"' + text[first + len('act_type: "INT8"'):])
+    with pytest.raises(RuntimeError, match="layer 'conv' has INT16 activations; the QDQ model "
+                                           "holds INT8 activations only"):
+        amct.save_model(mod, rec, str(tmp_path / 'new' / 'quant'), formats=ALL)
+    assert not os.path.exists(tmp_path / 'new') or os.listdir(tmp_path / 'new') == []
+    amct.save_model(mod, rec, str(tmp_path / 'new' / 'quant'))  # the reference's files still work
+    assert sorted(os.listdir(tmp_path / 'new')) == ['quant_deploy_model.onnx',
+                                                    'quant_fake_quant_model.onnx']
