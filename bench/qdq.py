@@ -1,11 +1,11 @@
 """FP32 ONNX vs the flow's QDQ model in ONNX Runtime (issue 13): torchvision
 ResNet-50 and MobileNet-V2 (weights=None, seed 0) at 1x3x224x224, onnxruntime-
-node with 1 intra-op thread (tests/ort/run_onnx.js, one process per model),
-latency median of --runs runs after 3 warm-up runs, model file sizes, and the
+node with 1 intra-op thread, latency median of --runs runs after 3 warm-up runs, model file sizes, and the
 ops ONNX Runtime's optimiser leaves (how many convolutions became integer
 kernels). Both models of a network run in one Node process, interleaved run by
-run (bench/ort_interleaved.js), so the load of a shared machine hits both alike. The calibration uses batch_num=2 random batches: fine for speed and
-size, meaningless for accuracy.
+run (bench/ort_interleaved.js), so the load of a shared machine hits both alike.
+The calibration uses batch_num=2 random batches: fine for speed and size,
+meaningless for accuracy.
 
     PYTHONPATH=build/python /usr/bin/python3 bench/qdq.py [--runs 30] [--out bench/qdq_results.json]
 """

@@ -25,7 +25,8 @@ const std::string kDequantSuffix = ".dequant";
 std::string out0(const std::string& node) { return node + ".output0"; }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() > suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 void check_expressible(const onnx::GraphProto& g, const LayerQuantParams& p) {
@@ -74,7 +75,8 @@ onnx::NodeProto grouped_transpose_scale(onnx::GraphProto* g, const LayerQuantPar
   const int64_t cin = w.dims(0), cout_g = w.dims(1);
   std::vector<float> scales(static_cast<size_t>(cin * cout_g));
   for (int64_t ci = 0; ci < cin; ++ci) {
-    for (int64_t j = 0; j < cout_g; ++j) scales[ci * cout_g + j] = p.scale_w[(ci / (cin / groups)) * cout_g + j];
+    const int64_t group = ci / (cin / groups);
+    for (int64_t j = 0; j < cout_g; ++j) scales[ci * cout_g + j] = p.scale_w[group * cout_g + j];
   }
   std::vector<int64_t> dims{cin, cout_g};
   for (int k = 2; k < w.dims_size(); ++k) dims.push_back(1);
@@ -106,10 +108,10 @@ void dequantize_weight_and_bias(onnx::GraphProto* g, const LayerQuantParams& p) 
                                int8_tensor(wdq + ".zero_point", {}, {0}), -1));
     added.push_back(grouped_transpose_scale(g, p, w, groups, out0(wdq), &weight_out));
   } else {
-    added.push_back(dequantize(
-        g, wdq, site.weight, float_tensor(wdq + ".scale", param_dims(p.scale_w.size()), p.scale_w),
-        int8_tensor(wdq + ".zero_point", param_dims(p.offset_w.size()), int8_zero_points(p.offset_w)),
-        axis));
+    const auto dims = param_dims(p.scale_w.size());
+    added.push_back(dequantize(g, wdq, site.weight, float_tensor(wdq + ".scale", dims, p.scale_w),
+                               int8_tensor(wdq + ".zero_point", dims, int8_zero_points(p.offset_w)),
+                               axis));
   }
   rename_input(g, site.weight, weight_out);
 
@@ -124,10 +126,10 @@ void dequantize_weight_and_bias(onnx::GraphProto* g, const LayerQuantParams& p) 
     const std::string bdq = p.layer + ".bias_dequant";
     const size_t c = scales.size();
     rename_input(g, site.bias, out0(bdq));
-    added.push_back(dequantize(g, bdq, site.bias, float_tensor(bdq + ".scale", param_dims(c), scales),
-                               int32_tensor(bdq + ".zero_point", param_dims(c),
-                                            std::vector<int32_t>(c, 0)),
-                               per_tensor ? -1 : 0));
+    added.push_back(dequantize(
+        g, bdq, site.bias, float_tensor(bdq + ".scale", param_dims(c), scales),
+        int32_tensor(bdq + ".zero_point", param_dims(c), std::vector<int32_t>(c, 0)),
+        per_tensor ? -1 : 0));
   }
   for (auto it = added.rbegin(); it != added.rend(); ++it) prepend_node(g, *it);
 }
@@ -212,8 +214,11 @@ void check_qdq_model(const onnx::ModelProto& m) {
     onnx::shape_inference::InferShapes(inferred, onnx::OpSchemaRegistry::Instance(),
                                        onnx::ShapeInferenceOptions(true, 1, false));
   } catch (const std::exception& e) {
-    throw_runtime_error(std::string("internal error, this is a bug in OpenAMCT: the QDQ model "
-                                    "fails the ONNX checker or shape inference: ") + e.what());
+    // A modified ONNX from quantize_model always gives a valid model, so this is
+    // a bug in OpenAMCT unless the modified ONNX was edited by hand.
+    throw_runtime_error(std::string("the QDQ model fails the ONNX checker or shape inference "
+                                    "(a bug in OpenAMCT if the modified ONNX is quantize_model's "
+                                    "own): ") + e.what());
   }
 }
 

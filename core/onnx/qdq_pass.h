@@ -23,7 +23,7 @@ namespace onnx_passes {
 void make_qdq_graph(onnx::GraphProto* g, const std::vector<LayerQuantParams>& layers);
 
 // Runs onnx::checker and strict shape inference on `m`; RuntimeError with
-// their message (a bug in OpenAMCT: the pass must make valid models).
+// their message (a bug in OpenAMCT unless the modified ONNX was hand-edited).
 void check_qdq_model(const onnx::ModelProto& m);
 
 }  // namespace onnx_passes

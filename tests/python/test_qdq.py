@@ -404,7 +404,8 @@ def test_formats_of_the_wrong_type_are_a_type_error(tmp_path, formats):
 
 @pytest.mark.parametrize('args, files', [
     (['--format', 'qdq'], ['quant_qdq_model.onnx']),
-    (['--format', 'deploy', '--format', 'qdq'], ['quant_deploy_model.onnx', 'quant_qdq_model.onnx']),
+    (['--format', 'deploy', '--format', 'qdq'],
+     ['quant_deploy_model.onnx', 'quant_qdq_model.onnx']),
     (['--format', 'deploy,fake_quant,qdq'],
      ['quant_deploy_model.onnx', 'quant_fake_quant_model.onnx', 'quant_qdq_model.onnx']),
     ([], ['quant_deploy_model.onnx', 'quant_fake_quant_model.onnx']),
