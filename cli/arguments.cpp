@@ -2,6 +2,7 @@
 // printed in the help come from QuantConfigOptions, the one place they live.
 #include "arguments.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
@@ -85,6 +86,7 @@ std::string layers_help() {
 
 std::string save_model_help() {
   return "usage: openamct save-model --modified M.onnx --record R.txt -o SAVE_PATH\n"
+         "                            [--format FORMAT[,FORMAT...]]...\n"
          "\n"
          "Writes SAVE_PATH_deploy_model.onnx and SAVE_PATH_fake_quant_model.onnx from\n"
          "the modified ONNX and the record file of a finished calibration, as\n"
@@ -93,9 +95,14 @@ std::string save_model_help() {
          "options:\n"
          "  --modified FILE           the modified ONNX file quantize_model wrote\n"
          "  --record FILE             the record file after the calibration forwards\n"
-         "  -o, --output SAVE_PATH    folder and file-name prefix of the two models\n"
+         "  -o, --output SAVE_PATH    folder and file-name prefix of the models\n"
          "                            ('out/quant' -> out/quant_deploy_model.onnx);\n"
-         "                            a value ending in '/' is a folder without prefix\n";
+         "                            a value ending in '/' is a folder without prefix\n"
+         "  --format FORMAT           the files to write, repeatable or comma-separated:\n"
+         "                            deploy, fake_quant, qdq (SAVE_PATH_qdq_model.onnx:\n"
+         "                            standard ONNX QuantizeLinear/DequantizeLinear,\n"
+         "                            opset 13, runs in ONNX Runtime); without --format:\n"
+         "                            deploy,fake_quant\n";
 }
 
 std::string check_config_help() {
@@ -258,10 +265,37 @@ Invocation parse_check_config(const std::vector<std::string>& args) {
   return inv;
 }
 
+// --format values, each a comma list, flattened; every name known and listed once.
+std::vector<std::string> parse_formats(const std::string& command,
+                                       const std::vector<std::string>& values) {
+  const std::vector<std::string> known = {"deploy", "fake_quant", "qdq"};
+  std::vector<std::string> out;
+  for (const std::string& v : values) {
+    size_t start = 0;
+    while (true) {
+      const size_t comma = v.find(',', start);
+      const std::string name = v.substr(start, comma == std::string::npos ? std::string::npos
+                                                                          : comma - start);
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        throw UsageError(command, "invalid --format '" + name +
+                                      "': expected deploy, fake_quant or qdq");
+      }
+      if (std::find(out.begin(), out.end(), name) != out.end()) {
+        throw UsageError(command, "--format names '" + name + "' twice");
+      }
+      out.push_back(name);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
 Invocation parse_save_model(const std::vector<std::string>& args) {
   const std::string command = std::string("openamct ") + kSaveModel;
   const std::vector<OptionSpec> specs = {
-      {"--modified", "", false}, {"--record", "", false}, {"--output", "-o", false}};
+      {"--modified", "", false}, {"--record", "", false}, {"--output", "-o", false},
+      {"--format", "", true}};
   Invocation inv;
   OptionValues values;
   if (!parse_options(command, specs, args, values)) {
@@ -272,6 +306,9 @@ Invocation parse_save_model(const std::vector<std::string>& args) {
   inv.save_model.modified = required(command, values, "--modified");
   inv.save_model.record = required(command, values, "--record");
   inv.save_model.output = required(command, values, "--output");
+  if (auto it = values.find("--format"); it != values.end()) {
+    inv.save_model.formats = parse_formats(command, it->second);
+  }
   return inv;
 }
 
@@ -306,7 +343,8 @@ std::string main_help() {
          "                        quantizable type with its verdict\n"
          "  check-config          check a (hand-edited) config against the model, as\n"
          "                        quantize_model reads it\n"
-         "  save-model            write the deploy and fake-quant ONNX models from the\n"
+         "  save-model            write the deploy and fake-quant ONNX models (and, with\n"
+         "                        --format qdq, a standard QDQ ONNX model) from the\n"
          "                        modified ONNX and the record file\n"
          "\n"
          "Run 'openamct <command> --help' for the options of a command.\n";

@@ -49,6 +49,7 @@ struct SaveModelArguments {
   std::string modified;  // --modified
   std::string record;    // --record
   std::string output;    // -o / --output: save_path (folder and prefix)
+  std::vector<std::string> formats = {"deploy", "fake_quant"};  // --format
 };
 
 struct Invocation {

@@ -50,5 +50,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     op::saved_model_bytes(bytes, layers);
   } catch (const openamct::Error&) {
   }
+  try {
+    op::qdq_model_bytes(bytes, layers);  // opset upgrade, QDQ rewrite, checker
+  } catch (const openamct::Error&) {
+  }
   return 0;
 }

@@ -18,10 +18,24 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -ne 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-echo "setup: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# ONNX Runtime for the QDQ model's tests and bench/qdq.py: onnxruntime-node,
+# pinned by tests/ort/package-lock.json, into tests/ort/node_modules (ignored
+# by git). --ignore-scripts: its post-install step fetches GPU extras from a
+# host these machines cannot reach; the CPU library ships in the package.
+ORT_DIR="$(dirname "$0")/../tests/ort"
+if [ ! -d "$ORT_DIR/node_modules/onnxruntime-node" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "setup: installing onnxruntime-node into tests/ort/node_modules"
+    (cd "$ORT_DIR" && npm ci --ignore-scripts --no-audit --no-fund)
+  else
+    echo "setup: npm not found (Node 20 is needed); the QDQ runtime tests will be skipped"
+  fi
+fi

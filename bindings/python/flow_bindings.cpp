@@ -130,7 +130,8 @@ void register_flow(py::module_& m) {
     return out;
   });
 
-  m.def("save_model", &openamct::save_model);
+  m.def("save_model", &openamct::save_model, py::arg("modified_onnx_file"),
+        py::arg("record_file"), py::arg("save_path"), py::arg("formats"));
 }
 
 }  // namespace openamct_py

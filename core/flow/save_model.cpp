@@ -29,7 +29,8 @@ std::string resolve_save_path(const std::string& save_path) {
 }  // namespace
 
 void save_model(const std::string& modified_onnx_file, const std::string& record_file,
-                const std::string& save_path) {
+                const std::string& save_path, const std::vector<std::string>& formats) {
+  const onnx_passes::SaveFormats wanted = onnx_passes::parse_save_formats(formats, "formats");
   const std::string onnx_path = check_file_name("modfied_onnx_file", modified_onnx_file);
   const std::string record_path = check_file_name("record_file", record_file);
   struct stat st {};
@@ -64,9 +65,11 @@ void save_model(const std::string& modified_onnx_file, const std::string& record
       if (g.name == r.key) p.has_weight = !g.is_avg_pool;
     params.push_back(std::move(p));
   }
-  const auto [deploy, fake] = onnx_passes::save_quant_models_from_bytes(
-      bytes, "modfied_onnx_file " + onnx_path, params, resolve_save_path(save_path));
-  log_info("The deploy model is saved in " + deploy + ", the fake-quant model in " + fake);
+  const std::vector<std::string> written = onnx_passes::save_quant_models_from_bytes(
+      bytes, "modfied_onnx_file " + onnx_path, params, resolve_save_path(save_path), wanted);
+  std::string list;
+  for (const auto& w : written) list += (list.empty() ? "" : ", ") + w;
+  log_info("save_model wrote " + list);
 }
 
 }  // namespace openamct

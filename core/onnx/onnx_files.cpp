@@ -16,6 +16,8 @@
 #include "onnx/modified_pass.h"
 #include "onnx/node_order.h"
 #include "onnx/onnx_graph.h"
+#include "onnx/opset13.h"
+#include "onnx/qdq_pass.h"
 #include "openamct/errors.h"
 
 namespace openamct {
@@ -134,7 +136,45 @@ SavedGraphs build_saved_models(const std::string& modified_bytes, const std::str
   return s;
 }
 
+// The QDQ model: the modified ONNX moved to opset 13 first (the deploy pass is
+// opset-agnostic; the upgrade needs a graph of standard ops only), then the
+// deploy graph, then the QDQ rewrite.
+onnx::ModelProto build_qdq_model(const std::string& modified_bytes, const std::string& what,
+                                 const std::vector<LayerQuantParams>& layers) {
+  onnx::ModelProto m = parse_model(modified_bytes, what);
+  upgrade_to_opset13(&m);
+  make_deploy_graph(m.mutable_graph(), layers);
+  order_nodes(m.mutable_graph());
+  make_qdq_graph(m.mutable_graph(), layers);
+  strip_op_data_type(m.mutable_graph());
+  order_nodes(m.mutable_graph());
+  check_qdq_model(m);
+  return m;
+}
+
 }  // namespace
+
+SaveFormats parse_save_formats(const std::vector<std::string>& names,
+                               const std::string& argument) {
+  const std::string allowed = "allowed values: 'deploy', 'fake_quant', 'qdq'";
+  auto listed = [&names] {
+    std::string s;
+    for (const auto& n : names) s += (s.empty() ? "'" : ", '") + n + "'";
+    return "(" + s + ")";
+  };
+  if (names.empty()) throw_value_error(argument + " " + listed() + " is empty; " + allowed);
+  SaveFormats f{false, false, false};
+  for (const auto& n : names) {
+    bool* slot = n == "deploy" ? &f.deploy : n == "fake_quant" ? &f.fake_quant
+                 : n == "qdq" ? &f.qdq : nullptr;
+    if (!slot) throw_value_error(argument + " " + listed() + " has an unknown format '" + n +
+                                 "'; " + allowed);
+    if (*slot) throw_value_error(argument + " " + listed() + " names '" + n + "' twice; " +
+                                 allowed + ", each at most once");
+    *slot = true;
+  }
+  return f;
+}
 
 void write_modified_onnx(const std::string& exported, const ModifiedOnnxSpec& spec,
                          const std::string& path) {
@@ -171,16 +211,45 @@ std::pair<std::string, std::string> save_quant_models(const std::string& modifie
 std::pair<std::string, std::string> save_quant_models_from_bytes(
     const std::string& modified_bytes, const std::string& what,
     const std::vector<LayerQuantParams>& layers, const std::string& save_path) {
+  const auto paths = save_quant_models_from_bytes(modified_bytes, what, layers, save_path, {});
+  return {paths[0], paths[1]};
+}
+
+std::vector<std::string> save_quant_models_from_bytes(
+    const std::string& modified_bytes, const std::string& what,
+    const std::vector<LayerQuantParams>& layers, const std::string& save_path,
+    const SaveFormats& formats) {
   const auto [dir, prefix] = split_save_path(save_path);
   const std::string lead = prefix.empty() ? std::string() : prefix + "_";
-  const std::string deploy_path = dir + lead + "deploy_model.onnx";
-  const std::string fake_path = dir + lead + "fake_quant_model.onnx";
-  SavedGraphs s = build_saved_models(modified_bytes, what, layers);
-  const PreparedFile deploy = prepare_model(&s.deploy, deploy_path, "deploy");
-  const PreparedFile fake = prepare_model(&s.fake_quant, fake_path, "fakequant");
-  write_prepared(deploy);
-  write_prepared(fake);
-  return {deploy_path, fake_path};
+  std::vector<PreparedFile> files;
+  if (formats.deploy || formats.fake_quant) {
+    SavedGraphs s = build_saved_models(modified_bytes, what, layers);
+    if (formats.deploy) {
+      files.push_back(prepare_model(&s.deploy, dir + lead + "deploy_model.onnx", "deploy"));
+    }
+    if (formats.fake_quant) {
+      files.push_back(
+          prepare_model(&s.fake_quant, dir + lead + "fake_quant_model.onnx", "fakequant"));
+    }
+  }
+  if (formats.qdq) {
+    onnx::ModelProto q = build_qdq_model(modified_bytes, what, layers);
+    files.push_back(prepare_model(&q, dir + lead + "qdq_model.onnx", "qdq"));
+  }
+  std::vector<std::string> paths;
+  for (const PreparedFile& f : files) {
+    write_prepared(f);
+    paths.push_back(f.path);
+  }
+  return paths;
+}
+
+std::string qdq_model_bytes(const std::string& modified_bytes,
+                            const std::vector<LayerQuantParams>& layers) {
+  onnx::ModelProto q = build_qdq_model(modified_bytes, "the modified ONNX", layers);
+  std::string out;
+  if (!q.SerializeToString(&out)) throw_runtime_error("the QDQ model could not be serialised");
+  return out;
 }
 
 std::pair<std::string, std::string> saved_model_bytes(const std::string& modified_bytes,

@@ -28,6 +28,29 @@ void write_modified_onnx(const std::string& exported, const ModifiedOnnxSpec& sp
 // prefix over 241 characters.
 std::pair<std::string, std::string> split_save_path(const std::string& save_path);
 
+// Which files save_model writes: the reference's deploy and fake-quant models
+// by default; `qdq` adds <prefix>_qdq_model.onnx (standard ONNX QDQ, opset 13).
+struct SaveFormats {
+  bool deploy = true;
+  bool fake_quant = true;
+  bool qdq = false;
+};
+// The formats named "deploy", "fake_quant", "qdq" (any order, each at most
+// once). ValueError naming `argument`, the value and the allowed values for an
+// unknown, repeated or empty list.
+SaveFormats parse_save_formats(const std::vector<std::string>& names, const std::string& argument);
+
+// Writes the models `formats` asks for, in the order deploy, fake-quant, QDQ,
+// each only after all of them were built and serialised (a failure writes
+// nothing). Returns their paths in that order.
+std::vector<std::string> save_quant_models_from_bytes(
+    const std::string& modified_bytes, const std::string& what,
+    const std::vector<LayerQuantParams>& layers, const std::string& save_path,
+    const SaveFormats& formats);
+// The QDQ model's bytes from the modified ONNX's bytes, without writing anything.
+std::string qdq_model_bytes(const std::string& modified_bytes,
+                            const std::vector<LayerQuantParams>& layers);
+
 // Reads `modified_path`, builds both saved models and writes
 // <dir>/<prefix>_deploy_model.onnx then <dir>/<prefix>_fake_quant_model.onnx
 // (without prefix: deploy_model.onnx, fake_quant_model.onnx). Returns the two paths.

@@ -223,6 +223,7 @@ std::vector<T> raw_values(const onnx::TensorProto& t) {
 template std::vector<float> raw_values<float>(const onnx::TensorProto&);
 template std::vector<int8_t> raw_values<int8_t>(const onnx::TensorProto&);
 template std::vector<int32_t> raw_values<int32_t>(const onnx::TensorProto&);
+template std::vector<int64_t> raw_values<int64_t>(const onnx::TensorProto&);
 template std::vector<uint64_t> raw_values<uint64_t>(const onnx::TensorProto&);
 
 std::vector<float> float_values(const onnx::TensorProto& t) {
@@ -261,6 +262,10 @@ onnx::TensorProto int8_tensor(const std::string& name, const std::vector<int64_t
 onnx::TensorProto int32_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                const std::vector<int32_t>& values) {
   return make_tensor(name, onnx::TensorProto::INT32, dims, values);
+}
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                               const std::vector<int64_t>& values) {
+  return make_tensor(name, onnx::TensorProto::INT64, dims, values);
 }
 onnx::TensorProto uint64_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                 const std::vector<uint64_t>& values) {

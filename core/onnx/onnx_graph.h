@@ -66,6 +66,8 @@ onnx::TensorProto int8_tensor(const std::string& name, const std::vector<int64_t
                               const std::vector<int8_t>& values);
 onnx::TensorProto int32_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                const std::vector<int32_t>& values);
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                               const std::vector<int64_t>& values);
 onnx::TensorProto uint64_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                 const std::vector<uint64_t>& values);
 template <typename T>

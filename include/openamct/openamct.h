@@ -108,9 +108,14 @@ ConfigCheckSummary check_config(const std::string& config_file, torch::jit::Modu
 // save_model of the calibration flow (spec/calibration.md §2.4): reads the
 // modified ONNX and the record file, checks the record (§11.4) and writes
 // <save_path>_deploy_model.onnx and <save_path>_fake_quant_model.onnx.
+// `formats` chooses the files among "deploy", "fake_quant" and "qdq" (the
+// latter: <save_path>_qdq_model.onnx, standard ONNX QuantizeLinear /
+// DequantizeLinear at opset 13 that any ONNX runtime runs); ValueError naming
+// `formats` for an unknown, repeated or empty list.
 // Needs no model: the Python call and `openamct save-model` share it.
 void save_model(const std::string& modified_onnx_file, const std::string& record_file,
-                const std::string& save_path);
+                const std::string& save_path,
+                const std::vector<std::string>& formats = {"deploy", "fake_quant"});
 
 // The layer table of a TorchScript model, as create_quant_config sees it
 // (for tools and for comparing producers).

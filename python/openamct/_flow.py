@@ -342,10 +342,41 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
     return work
 
 
-def save_model(modfied_onnx_file=_MISSING, record_file=_MISSING, save_path=_MISSING, **kwargs):
+SAVE_FORMATS = ('deploy', 'fake_quant', 'qdq')
+DEFAULT_SAVE_FORMATS = ('deploy', 'fake_quant')
+
+
+def _formats(func, formats):
+    """``formats`` as a list of str; its values are checked in C++ (one message for all callers)."""
+    if isinstance(formats, str):
+        return [formats]
+    try:
+        names = list(formats)
+    except TypeError:
+        names = None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise TypeError("Func %s argument formats must be a tuple or list of str out of %s "
+                        "(got %s %r)" % (func, SAVE_FORMATS, type(formats).__name__, formats))
+    return names
+
+
+def save_model(modfied_onnx_file=_MISSING, record_file=_MISSING, save_path=_MISSING,
+               formats=DEFAULT_SAVE_FORMATS, **kwargs):
     """Writes ``<save_path>_deploy_model.onnx`` and
     ``<save_path>_fake_quant_model.onnx`` (spec §2.4) from the modified ONNX
-    and the record alone. ``modified_onnx_file=`` is accepted too."""
+    and the record alone. ``modified_onnx_file=`` is accepted too.
+
+    ``formats`` (an OpenAMCT extension) chooses the files, out of
+    ``'deploy'`` (AscendQuant/AscendDequant, for Ascend's compiler),
+    ``'fake_quant'`` (float ops that simulate INT8) and ``'qdq'``:
+    ``<save_path>_qdq_model.onnx``, standard ONNX at opset 13 with the same
+    integers as the deploy model -- activations through QuantizeLinear /
+    DequantizeLinear (``scale_d``, int8 zero point ``offset_d``), int8 weights
+    with a per-output-channel DequantizeLinear, int32 biases with scale
+    ``scale_w * scale_d`` -- which ONNX Runtime runs with integer kernels
+    where it fuses the pattern. The default is the reference's two files.
+    An unknown, repeated or empty list is a ``ValueError`` naming ``formats``;
+    nothing is written unless every requested model was built."""
     func = 'save_model'
     if 'modified_onnx_file' in kwargs:
         if modfied_onnx_file is not _MISSING:
@@ -362,4 +393,5 @@ def save_model(modfied_onnx_file=_MISSING, record_file=_MISSING, save_path=_MISS
             len(missing), 's' if len(missing) > 1 else '',
             ' and '.join("'%s'" % m for m in missing)))
     _C.save_model(_path(func, 'modfied_onnx_file', modfied_onnx_file),
-                  _path(func, 'record_file', record_file), _path(func, 'save_path', save_path))
+                  _path(func, 'record_file', record_file), _path(func, 'save_path', save_path),
+                  _formats(func, formats))

@@ -76,6 +76,15 @@ TEST(Cli, HelpNamesBothCommands) {
   EXPECT_NE(r.out.find("layers"), std::string::npos) << r.out;
 }
 
+TEST(Cli, SaveModelHelpListsTheFormats) {
+  CliResult r = CliRun()({"save-model", "--help"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.out.find("--format FORMAT"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("deploy, fake_quant, qdq"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("without --format:\n                            deploy,fake_quant"),
+            std::string::npos) << r.out;
+}
+
 TEST(Cli, CreateQuantConfigHelpListsEveryOptionAndTheDefaults) {
   CliResult r = CliRun()({"create-quant-config", "--help"});
   EXPECT_EQ(r.status, 0);
@@ -152,7 +161,18 @@ INSTANTIATE_TEST_SUITE_P(
                   "integer"},
         UsageCase{with_model({"create-quant-config", "-o", "c.json", "--activation-offset", "yes"}),
                   "openamct create-quant-config: error: invalid --activation-offset 'yes': "
-                  "expected true or false"}));
+                  "expected true or false"},
+        UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
+                   "--format", "deploy,int8"},
+                  "openamct save-model: error: invalid --format 'int8': expected deploy, "
+                  "fake_quant or qdq"},
+        UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
+                   "--format", ""},
+                  "openamct save-model: error: invalid --format '': expected deploy, "
+                  "fake_quant or qdq"},
+        UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
+                   "--format", "qdq", "--format", "deploy,qdq"},
+                  "openamct save-model: error: --format names 'qdq' twice"}));
 
 // ---- model errors: exit 1 ----------------------------------------------------------------
 

@@ -1,0 +1,157 @@
+// Opset 11 → 13 (see opset13.h). The schema registry says which ops changed
+// after 11; each such op is either in kSameMeaning (only types or optional
+// attributes with the old default were added: checked by hand against the
+// ONNX change log) or rewritten below, and everything else is refused.
+#include "onnx/opset13.h"
+
+#include <onnx/defs/schema.h>
+#include <onnx/shape_inference/implementation.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "onnx/onnx_graph.h"
+#include "openamct/errors.h"
+
+namespace openamct {
+namespace onnx_passes {
+namespace {
+
+constexpr int kTarget = 13;
+
+// Changed between 11 and 13 only by new types, or by new attributes/inputs
+// whose defaults keep the opset-11 meaning (ArgMax select_last_index,
+// GatherND batch_dims, Resize's optional roi/scales, Constant's value_*; If
+// and Loop gained sequence types: their subgraphs are converted like the graph).
+const std::set<std::string> kSameMeaning = {
+    "Abs", "Add", "ArgMax", "ArgMin", "Cast", "Ceil", "Clip", "Concat", "Constant",
+    "DepthToSpace", "DequantizeLinear", "Div", "Equal", "Erf", "Exp", "Expand", "Flatten",
+    "Floor", "Gather", "GatherElements", "GatherND", "Gemm", "Greater", "Identity", "If", "IsNaN",
+    "LRN", "Less", "Log", "Loop", "MatMul", "Max", "MaxPool", "Mean", "MeanVarianceNormalization",
+    "Min", "Mod", "Mul", "Neg", "NonZero", "Pad", "Pow", "QuantizeLinear", "Reciprocal",
+    "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
+    "ReduceMin", "ReduceProd", "ReduceSumSquare", "Relu", "Reshape", "Resize",
+    "ScatterElements", "ScatterND", "Shape", "Sigmoid", "Sign", "Size", "Slice",
+    "SpaceToDepth", "Sqrt", "Sub", "Sum", "Tanh", "Tile", "Transpose"};
+
+[[noreturn]] void refuse(const onnx::NodeProto& n, const std::string& why) {
+  throw_runtime_error("the QDQ model needs opset 13, and node '" + n.name() + "' (" +
+                      n.op_type() + ") cannot be carried over from opset 11: " + why);
+}
+
+// The attribute `attr` (a list of ints) becomes input `index` as an int64
+// initializer named `<node>.<attr>`; absent, the input is left out (13's
+// default is the same as 11's: all axes, or equal split).
+void attribute_to_input(onnx::GraphProto* g, onnx::NodeProto* n, const std::string& attr,
+                        int index) {
+  const onnx::AttributeProto* a = find_attribute(*n, attr);
+  if (!a) return;
+  if (n->input_size() != index) refuse(*n, "unexpected inputs besides the data");
+  const std::vector<int64_t> values(a->ints().begin(), a->ints().end());
+  // Named after the node's first output: output names are unique in the whole
+  // model, subgraphs included (node names need not be).
+  const std::string name = n->output(0) + "." + attr;
+  *g->add_initializer() =
+      int64_tensor(name, {static_cast<int64_t>(values.size())}, values);
+  n->add_input(name);
+  remove_attribute(n, attr);
+}
+
+// Ranks of every tensor whose shape inference knows the rank.
+std::map<std::string, int> known_ranks(const onnx::ModelProto& m) {
+  onnx::ModelProto copy = m;
+  try {
+    onnx::shape_inference::InferShapes(copy);
+  } catch (const std::exception&) {
+    // Ranks stay unknown; a softmax then is refused by name below.
+  }
+  std::map<std::string, int> ranks;
+  auto add = [&ranks](const onnx::ValueInfoProto& v) {
+    if (v.type().has_tensor_type() && v.type().tensor_type().has_shape()) {
+      ranks[v.name()] = v.type().tensor_type().shape().dim_size();
+    }
+  };
+  for (const auto& v : copy.graph().input()) add(v);
+  for (const auto& v : copy.graph().value_info()) add(v);
+  for (const auto& v : copy.graph().output()) add(v);
+  for (const auto& t : copy.graph().initializer()) ranks[t.name()] = t.dims_size();
+  return ranks;
+}
+
+// Softmax-11 flattens to 2-D at `axis` (default 1); Softmax-13 works along
+// `axis` (default -1). They agree exactly when axis is the last one (-1, or
+// rank - 1 when shape inference knows the rank).
+void last_axis_softmax(onnx::NodeProto* n, const std::map<std::string, int>& ranks) {
+  if (int_attribute(*n, "axis", 1) == -1) return;  // the last axis whatever the rank
+  const auto r = ranks.find(n->input(0));
+  if (r == ranks.end()) refuse(*n, "the rank of its input is unknown");
+  int64_t axis = int_attribute(*n, "axis", 1);
+  if (axis < 0) axis += r->second;
+  if (axis != r->second - 1) {
+    refuse(*n, "opset 13 changed its meaning for axis " + std::to_string(axis) +
+                   " of a rank-" + std::to_string(r->second) +
+                   " input (only the last axis means the same)");
+  }
+  set_int_attribute(n, "axis", -1);
+}
+
+void upgrade_graph(onnx::GraphProto* g, int from, const std::map<std::string, int>& ranks) {
+  for (int i = 0; i < g->node_size(); ++i) {
+    onnx::NodeProto* n = g->mutable_node(i);
+    if (!n->domain().empty() && n->domain() != "ai.onnx") {
+      refuse(*n, "it is in domain '" + n->domain() + "'");
+    }
+    // torch exports a squeeze of a dynamic dimension as an If whose branches hold the
+    // Squeeze: subgraphs are converted too (they may read the outer graph's tensors).
+    for (auto& a : *n->mutable_attribute()) {
+      if (a.type() == onnx::AttributeProto::GRAPH) upgrade_graph(a.mutable_g(), from, ranks);
+      for (auto& sub : *a.mutable_graphs()) upgrade_graph(&sub, from, ranks);
+    }
+    const auto* now = onnx::OpSchemaRegistry::Schema(n->op_type(), from, "");
+    const auto* then = onnx::OpSchemaRegistry::Schema(n->op_type(), kTarget, "");
+    if (!now || !then) refuse(*n, "the op is unknown to ONNX at this opset");
+    if (then->since_version() == now->since_version()) continue;
+    const std::string& op = n->op_type();
+    if (kSameMeaning.count(op)) {
+      if (op == "Resize") {
+        const auto* mode = find_attribute(*n, "coordinate_transformation_mode");
+        if (mode && mode->s() == "tf_half_pixel_for_nn") refuse(*n, "mode removed in opset 13");
+      }
+      continue;
+    }
+    if (op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum") {
+      attribute_to_input(g, n, "axes", 1);
+    } else if (op == "Split") {
+      attribute_to_input(g, n, "split", 1);
+    } else if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
+      last_axis_softmax(n, ranks);
+    } else if (op == "Dropout") {
+      remove_attribute(n, "ratio");  // inference: Dropout is the identity whatever the ratio
+    } else {
+      refuse(*n, "its definition changed in opset " + std::to_string(then->since_version()));
+    }
+  }
+}
+
+}  // namespace
+
+void upgrade_to_opset13(onnx::ModelProto* m) {
+  onnx::OperatorSetIdProto* def = nullptr;
+  for (auto& o : *m->mutable_opset_import()) {
+    if (o.domain().empty() || o.domain() == "ai.onnx") def = &o;
+  }
+  if (!def) throw_runtime_error("the modified ONNX has no default-domain opset import");
+  if (def->version() == kTarget) return;
+  if (def->version() < 11 || def->version() > kTarget) {
+    throw_runtime_error("the modified ONNX is at opset " + std::to_string(def->version()) +
+                        "; the QDQ model is made from opset 11 (torch.onnx.export's in the flow)");
+  }
+  const int from = static_cast<int>(def->version());
+  upgrade_graph(m->mutable_graph(), from, known_ranks(*m));
+  def->set_version(kTarget);
+}
+
+}  // namespace onnx_passes
+}  // namespace openamct
