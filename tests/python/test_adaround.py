@@ -12,6 +12,7 @@ from torch import nn
 
 import openamct as amct
 from openamct import _C
+from calibration_kit import read_record
 
 ALG = _C.algorithms
 GAMMA, ZETA = -0.1, 1.1
@@ -144,17 +145,8 @@ def _data():
 
 
 def _records(path):
-    """{layer: {field: [values]}} of a record text file."""
-    out, layer = {}, None
-    for line in open(path):
-        line = line.strip()
-        if line.startswith('key:'):
-            layer = json.loads(line.split(':', 1)[1])
-            out[layer] = {}
-        elif ':' in line and layer is not None:
-            k, v = line.split(':', 1)
-            out[layer].setdefault(k, []).append(v.strip())
-    return out
+    """{layer: {field: value or [values]}} of a record file (calibration_kit's reader)."""
+    return dict(read_record(path))
 
 
 def _flow(tmp_path, tag, model=None, data=None):
@@ -184,10 +176,9 @@ def test_ada_flow_runs_and_records_the_kl_scale(tmp_path):
         weight = getattr(model, name).weight.detach()
         expected = kl_scales_spec(weight, cw, deconv)
         # The record prints each float32 in its shortest form: compare as float32.
-        assert torch.equal(torch.tensor([float(v) for v in rec[name]['scale_w']]),
-                           torch.tensor(expected))
-        assert rec[name]['offset_w'] == ['0'] * len(expected)
-        assert rec[name]['wts_type'] == ['"INT8"']
+        assert torch.equal(torch.tensor(rec[name]['scale_w']), torch.tensor(expected))
+        assert rec[name]['offset_w'] == [0] * len(expected)
+        assert rec[name]['wts_type'] == 'INT8'
         assert 'scale_d' in rec[name]
 
         # The calibration model holds the soft weight: within one step of W
