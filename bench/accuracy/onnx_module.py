@@ -310,8 +310,11 @@ class OnnxModule(torch.nn.Module):
         if op == 'Squeeze':
             axes = a['axes'] if 'axes' in a else self._ints(env, ins[1])
             assert min(axes) >= 0, 'negative Squeeze axes not supported'
+            # select(ax, 0) instead of squeeze(ax): the same on a dimension of size 1,
+            # and torch's exporter writes a Gather for it where, with the shapes
+            # unknown (as in OpenAMCT's export), it writes an If for squeeze.
             for ax in sorted(axes, reverse=True):
-                x = x.squeeze(ax)
+                x = x.select(ax, 0)
             return x
         if op == 'Unsqueeze':
             axes = a['axes'] if 'axes' in a else self._ints(env, ins[1])
