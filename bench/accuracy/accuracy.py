@@ -236,8 +236,9 @@ def torch_ao_flow(model, calib, backend, per_channel):
             prepared(b)
     q = convert_fx(prepared)
     t1 = time.time()
-    n = sum(type(m).__module__.startswith('torch.ao.nn.quantized') and type(m).__name__ in
-            ('Conv2d', 'Linear', 'ConvReLU2d', 'LinearReLU') for m in q.modules())
+    # Quantized Conv/Linear kernels, fused ones (ConvReLU2d, LinearReLU) included.
+    n = sum(type(m).__module__.startswith(('torch.ao.nn.quantized', 'torch.nn.intrinsic.quantized'))
+            and type(m).__name__ in ('Conv2d', 'Linear', 'ConvReLU2d', 'LinearReLU') for m in q.modules())
     return q, {'int8_layers': n, 'times_s': {'total': t1 - t0}}
 
 
