@@ -156,7 +156,7 @@ class OnnxModule(torch.nn.Module):
 
     def _linear(self, out_name, w, bias):
         lin = torch.nn.Linear(w.shape[1], w.shape[0], bias=bias is not None)
-        lin.weight.data = torch.from_numpy(np.ascontiguousarray(w))
+        lin.weight.data = torch.from_numpy(np.array(w, dtype=np.float32, copy=True))
         if bias is not None:
             lin.bias.data = torch.from_numpy(bias.copy())
         name = 'fc_' + _sanitize(out_name)
