@@ -1,0 +1,438 @@
+"""Accuracy bench: FP32 vs OpenAMCT vs torch.ao PTQ on the same calibration batches.
+
+Run bench/accuracy/setup.sh once, then bench/accuracy/run.sh [--quick] [--json F].
+bench/accuracy/README.md says what every row measures.
+"""
+import argparse
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+os.chdir(ROOT)      # data.ASSETS and build/ are relative to the repository root
+
+import data                                  # noqa: E402
+from onnx_module import OnnxModule           # noqa: E402
+
+CACHE = os.path.join(ROOT, 'build', 'accuracy')
+CALIB_BATCHES, CALIB_BATCH = 4, 16           # the issue's 4 batches of 16 lines
+EVAL_SEED, CALIB_SEED, CLS_FLIP_SEED = 1, 2, 3
+
+
+# ---------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------
+class FashionCNN(torch.nn.Module):
+    """Small Conv-BN-ReLU CNN: three conv blocks, two Linear layers."""
+
+    def __init__(self):
+        super().__init__()
+        def block(cin, cout):
+            return [torch.nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                    torch.nn.BatchNorm2d(cout), torch.nn.ReLU()]
+        self.features = torch.nn.Sequential(
+            *block(1, 8), torch.nn.MaxPool2d(2),           # 14x14
+            *block(8, 16), torch.nn.MaxPool2d(2),          # 7x7
+            *block(16, 32))
+        self.fc1 = torch.nn.Linear(32 * 7 * 7, 64)
+        self.relu = torch.nn.ReLU()
+        self.fc2 = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.features(x).flatten(1)
+        return self.fc2(self.relu(self.fc1(x)))
+
+
+def fashion_model(log):
+    """The CNN, trained here with seed 0 (2 epochs, Adam; small enough to train in
+    about two minutes on two cores) and cached; retrained when the cache is absent."""
+    path = os.path.join(CACHE, 'fashion_cnn.pt')
+    model = FashionCNN()
+    if os.path.exists(path):
+        model.load_state_dict(torch.load(path))
+        log(f'Fashion-MNIST CNN: cached weights {os.path.relpath(path, ROOT)}')
+        return model.eval()
+    torch.manual_seed(0)
+    x, y = data.fashion_mnist('train')
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    t0 = time.time()
+    model.train()
+    for epoch in range(2):
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch))
+        for i in range(0, len(x), 128):
+            idx = perm[i:i + 128]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+        log(f'Fashion-MNIST CNN: epoch {epoch + 1} done at {time.time() - t0:.1f} s')
+    os.makedirs(CACHE, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    log(f'Fashion-MNIST CNN: trained in {time.time() - t0:.1f} s, cached in {os.path.relpath(path, ROOT)}')
+    return model.eval()
+
+
+def count_layers(model):
+    return sum(isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in model.modules())
+
+
+# ---------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------
+def ctc_greedy(probs, keys):
+    """Argmax per frame, merge repeats, drop the blank (PaddleOCR's CTCLabelDecode)."""
+    out = []
+    for row in probs.argmax(-1).tolist():
+        s, prev = [], 0
+        for k in row:
+            if k != prev and k != 0:
+                s.append(keys[k])
+            prev = k
+        out.append(''.join(s))
+    return out
+
+
+def levenshtein(a, b):
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def batched(model, x, bs=16):
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), bs):
+            outs.append(model(x[i:i + bs]))
+    return torch.cat(outs)
+
+
+def eval_rec(model, task):
+    """Exact match and character accuracy, spaces ignored (PaddleOCR's RecMetric
+    default ignore_space=True); character accuracy = 1 - sum(edit distance) / sum(len)."""
+    preds = ctc_greedy(batched(model, task['x']), task['keys'])
+    exact, dist, total = 0, 0, 0
+    for p, t in zip(preds, task['texts']):
+        p, t = p.replace(' ', ''), t.replace(' ', '')
+        exact += p == t
+        dist += levenshtein(p, t)
+        total += len(t)
+    return {'exact_match': 100.0 * exact / len(preds),
+            'char_accuracy': 100.0 * max(0.0, 1 - dist / total)}
+
+
+def eval_top1(model, task):
+    logits = batched(model, task['x'], bs=task.get('bs', 16))
+    return {'accuracy': 100.0 * (logits.argmax(-1) == task['y']).float().mean().item()}
+
+
+# ---------------------------------------------------------------------------------
+# Quantizers. Each takes (model, calibration batches) and returns (model to
+# evaluate, info); they all see the same batches.
+# ---------------------------------------------------------------------------------
+def openamct_flow(model, calib, act_algo, workdir):
+    """The default flow: create_quant_config -> quantize_model -> len(calib)
+    calibration forwards -> save_model. Returns the fake-quant ONNX of save_model,
+    loaded back into torch: the calibration model that quantize_model returns
+    computes float activations (spec section 4.2: activations are never quantised),
+    so evaluating it measures the weights only. Returns (fake-quant model, the
+    calibration model, info); the bench evaluates the latter too, to show the split."""
+    import openamct as amct
+    cfg = os.path.join(workdir, 'quant.json')
+    onnx_file = os.path.join(workdir, 'modified.onnx')
+    record = os.path.join(workdir, 'record.txt')
+    t0 = time.time()
+    amct.create_quant_config(cfg, model, calib[0], batch_num=len(calib))
+    if act_algo == 'hfmg':
+        # The simple config cannot name an algorithm without listing layers, so the
+        # JSON is edited: every layer's activations to HFMG, defaults otherwise.
+        with open(cfg) as f:
+            conf = json.load(f)
+        for k, v in conf.items():
+            if isinstance(v, dict) and 'activation_quant_params' in v:
+                asym = v['activation_quant_params'].get('asymmetric', True)
+                v['activation_quant_params'] = {'num_bits': 8, 'act_algo': 'hfmg',
+                                                'num_of_bins': 4096, 'asymmetric': asym}
+        with open(cfg, 'w') as f:
+            json.dump(conf, f, indent=4)
+    with open(cfg) as f:
+        conf = json.load(f)
+    enabled = sum(1 for v in conf.values() if isinstance(v, dict) and v.get('quant_enable'))
+    t1 = time.time()
+    # A dynamic batch axis: torch's exporter otherwise folds the calibration batch
+    # size (16) into the Reshape targets, and the INT8 model could only run batches
+    # of 16.
+    calib_model = amct.quantize_model(cfg, onnx_file, record, model, calib[0], input_names=['x'],
+                                      dynamic_axes={'x': {0: 'batch'}})
+    t2 = time.time()
+    with torch.no_grad():
+        for b in calib:
+            calib_model(b)
+    t3 = time.time()
+    amct.save_model(onnx_file, record, os.path.join(workdir, 'quant'))
+    t4 = time.time()
+    info = {'int8_layers': enabled,
+            'times_s': {'create_quant_config': t1 - t0, 'quantize_model': t2 - t1,
+                        'calibration_forwards': t3 - t2, 'save_model': t4 - t3,
+                        'total': t4 - t0}}
+    fq = OnnxModule(os.path.join(workdir, 'quant_fake_quant_model.onnx'), tuple(calib[0].shape[1:]))
+    # The fake-quant file is built from the modified ONNX; check once that our loader
+    # reads that opset-11 export as the calibration model computes it (same
+    # fake-quant weights, float activations: spec section 4.2).
+    mod = OnnxModule(onnx_file, tuple(calib[0].shape[1:])).eval()
+    with torch.no_grad():
+        ref = calib_model(calib[0][:2])
+        info['loader_check_max_abs_diff'] = (mod(calib[0][:2]) - ref).abs().max().item()
+        # Evidence that the evaluated model quantises activations: the fake-quant
+        # file's Round nodes (one per quantised layer input) and how far its output is
+        # from the weights-only calibration model.
+        info['fake_quant_vs_calibration_model_max_abs_diff'] = (fq(calib[0][:2]) - ref).abs().max().item()
+    import onnx
+    info['fake_quant_round_nodes'] = sum(n.op_type == 'Round' for n in onnx.load(
+        os.path.join(workdir, 'quant_fake_quant_model.onnx')).graph.node)
+    return fq.eval(), calib_model.eval(), info
+
+
+def torch_ao_flow(model, calib, backend, per_channel):
+    """torch.ao FX PTQ, W8A8 on every Conv2d/Linear (the same layers OpenAMCT
+    quantizes): the backend's default qconfig (HistogramObserver activations), the
+    weight observer per-channel or per-tensor symmetric int8."""
+    from torch.ao.quantization import QConfig, QConfigMapping
+    from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
+    from torch.ao.quantization.qconfig_mapping import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    torch.backends.quantized.engine = backend
+    act = get_default_qconfig_mapping(backend).global_qconfig.activation
+    weight = (PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
+              if per_channel else
+              MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric))
+    qc = QConfig(activation=act, weight=weight)
+    mapping = QConfigMapping()
+    # BatchNorm2d and ReLU get the qconfig too only because torch.ao's fuser wants
+    # one qconfig for every module of a Conv-BN-ReLU pattern; a fused BN/ReLU adds
+    # no quantisation of its own, and none stands alone in these models.
+    for t in (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d, torch.nn.ReLU):
+        mapping = mapping.set_object_type(t, qc)
+    t0 = time.time()
+    prepared = prepare_fx(copy.deepcopy(model).eval(), mapping, (calib[0],))
+    with torch.no_grad():
+        for b in calib:
+            prepared(b)
+    q = convert_fx(prepared)
+    t1 = time.time()
+    # Quantized Conv/Linear kernels, fused ones (ConvReLU2d, LinearReLU) included.
+    n = sum(type(m).__module__.startswith(('torch.ao.nn.quantized', 'torch.nn.intrinsic.quantized'))
+            and type(m).__name__ in ('Conv2d', 'Linear', 'ConvReLU2d', 'LinearReLU') for m in q.modules())
+    return q, {'int8_layers': n, 'times_s': {'total': t1 - t0}}
+
+
+# ---------------------------------------------------------------------------------
+# Tasks
+# ---------------------------------------------------------------------------------
+def build_tasks(quick, only, log):
+    tasks = []
+    n_lines = 48 if quick else 300
+    if only is None or only & {'rec', 'cls'}:
+        t0 = time.time()
+        keys = data.load_keys()
+        words = data.load_words(set(keys[1:]))
+        eval_lines = data.make_lines(EVAL_SEED, n_lines, words)
+        calib_lines = data.make_lines(CALIB_SEED, CALIB_BATCHES * CALIB_BATCH, words,
+                                      exclude={t for t, _ in eval_lines})
+        log(f'rendered {len(eval_lines)} evaluation + {len(calib_lines)} calibration lines '
+            f'({len(words)} words) in {time.time() - t0:.1f} s')
+    if only is None or 'rec' in only:
+        x = data.rec_tensor(calib_lines)
+        tasks.append({
+            'name': 'PP-OCRv4 rec', 'metric': 'exact_match',
+            'model': OnnxModule(os.path.join(data.ASSETS, 'ch_PP-OCRv4_rec_infer.onnx'),
+                                (3, data.REC_H, data.REC_W)).eval(),
+            'x': data.rec_tensor(eval_lines), 'texts': [t for t, _ in eval_lines], 'keys': keys,
+            'calib': list(x.split(CALIB_BATCH)), 'eval': eval_rec,
+            'desc': f'{n_lines} rendered lines, exact match % (char accuracy %)'})
+    if only is None or 'cls' in only:
+        xc, _ = data.cls_tensor(calib_lines, CLS_FLIP_SEED + 1)
+        xe, ye = data.cls_tensor(eval_lines, CLS_FLIP_SEED)
+        tasks.append({
+            'name': 'PP-OCR cls', 'metric': 'accuracy',
+            'model': OnnxModule(os.path.join(data.ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'),
+                                (3, data.CLS_H, data.CLS_W)).eval(),
+            'x': xe, 'y': ye, 'calib': list(xc.split(CALIB_BATCH)), 'eval': eval_top1,
+            'desc': f'{n_lines} lines, half turned 180 deg, accuracy %'})
+    if only is None or 'fmnist' in only:
+        model = fashion_model(log)
+        xtr, _ = data.fashion_mnist('train')
+        xte, yte = data.fashion_mnist('test')
+        if quick:
+            xte, yte = xte[:2000], yte[:2000]
+        # Calibration: 64 training images picked with a fixed seed, never test images.
+        pick = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(CALIB_SEED))
+        calib = xtr[pick[:CALIB_BATCHES * CALIB_BATCH]]
+        tasks.append({
+            'name': 'Fashion-MNIST CNN', 'metric': 'accuracy', 'model': model,
+            'x': xte, 'y': yte, 'bs': 500, 'calib': list(calib.split(CALIB_BATCH)),
+            'eval': eval_top1, 'desc': f'{len(xte)} test images, top-1 %'})
+    return tasks
+
+
+METHODS = [
+    # (row name, kind, arguments)
+    ('FP32', 'fp32', {}),
+    # One flow run gives two rows: the INT8 model (fake-quant ONNX) and, evaluated
+    # right after it, the calibration model (fake-quant weights, float activations).
+    ('OpenAMCT IFMR (default)', 'openamct', {'act_algo': 'ifmr'}),
+    ('OpenAMCT IFMR (default), weights only', 'weights_only', {}),
+    ('OpenAMCT HFMG', 'openamct', {'act_algo': 'hfmg'}),
+    ('torch.ao onednn per-channel', 'torch_ao', {'backend': 'onednn', 'per_channel': True}),
+    ('torch.ao onednn per-tensor', 'torch_ao', {'backend': 'onednn', 'per_channel': False}),
+    ('torch.ao qnnpack per-tensor', 'torch_ao', {'backend': 'qnnpack', 'per_channel': False}),
+    ('torch.ao qnnpack per-channel', 'torch_ao', {'backend': 'qnnpack', 'per_channel': True}),
+]
+
+
+def run_task(task, methods, log):
+    results = []
+    total_layers = count_layers(task['model'])
+    fp32 = None
+    weights_only = None     # the calibration model of the last OpenAMCT flow
+    for name, kind, kw in methods:
+        row = {'method': name}
+        try:
+            workdir = tempfile.mkdtemp(prefix='acc_', dir=CACHE)
+            t0 = time.time()
+            if kind == 'fp32':
+                model, info = task['model'], {'times_s': {}}
+            elif kind == 'weights_only':
+                if weights_only is None:
+                    raise RuntimeError('the OpenAMCT IFMR flow above did not run')
+                model, info = weights_only
+                info = {'int8_layers': info['int8_layers'], 'times_s': {},
+                        'note': 'calibration model of the row above; activations float'}
+            elif kind == 'openamct':
+                # The flow's INFO lines would flood the table; warnings still show.
+                logging.getLogger().setLevel(logging.WARNING)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    model, cm, info = openamct_flow(task['model'], task['calib'], workdir=workdir, **kw)
+                weights_only = (cm, info) if kw['act_algo'] == 'ifmr' else weights_only
+            else:
+                model, info = torch_ao_flow(task['model'], task['calib'], **kw)
+            t1 = time.time()
+            metrics = task['eval'](model, task)
+            info['times_s']['evaluation'] = time.time() - t1
+            info['times_s']['quantize'] = t1 - t0
+            row.update(metrics)
+            row.update(info)
+            row['total_layers'] = total_layers
+            if kind == 'fp32':
+                fp32 = metrics[task['metric']]
+            if fp32 is not None:
+                row['drop'] = fp32 - metrics[task['metric']]
+        except Exception as e:      # a failing row is reported, the others still run
+            row['error'] = f'{type(e).__name__}: {e}'
+            row['traceback'] = traceback.format_exc()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        log(format_row(task, row))
+        results.append(row)
+    return results
+
+
+def format_row(task, row):
+    if 'error' in row:
+        return f'  {row["method"]:<40} SKIPPED: {row["error"]}'
+    m = task['metric']
+    val = f'{row[m]:6.2f}'
+    if 'char_accuracy' in row:
+        val += f' ({row["char_accuracy"]:.2f})'
+    drop = f'{row["drop"]:+.2f}' if 'drop' in row and row['method'] != 'FP32' else ''
+    layers = f'{row["int8_layers"]}/{row["total_layers"]}' if 'int8_layers' in row else '-'
+    if 'loader_check_max_abs_diff' in row:
+        layers += (f'  (loader check: modified ONNX vs calibration model, max |diff| '
+                   f'{row["loader_check_max_abs_diff"]:.1e}; fake-quant: {row["fake_quant_round_nodes"]} '
+                   f'Round nodes, vs calibration model {row["fake_quant_vs_calibration_model_max_abs_diff"]:.1e})')
+    t = row['times_s']
+    return (f'  {row["method"]:<40} {val:<16} drop {drop:>6}  int8 {layers:>7}  '
+            f'quantize {t.get("quantize", 0):6.1f} s  eval {t["evaluation"]:6.1f} s')
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument('--quick', action='store_true', help='48 lines and 2000 test images')
+    ap.add_argument('--json', help='write the results here')
+    ap.add_argument('--only', help='comma list of rec,cls,fmnist')
+    ap.add_argument('--methods', help='comma list of substrings of row names')
+    ap.add_argument('--threads', type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    random.seed(0)
+    os.makedirs(CACHE, exist_ok=True)
+    start = time.time()
+
+    def log(msg):
+        print(f'[{time.time() - start:7.1f} s] {msg}', flush=True)
+
+    load = os.getloadavg()
+    log(f'torch {torch.__version__}, {args.threads} threads, load average {load[0]:.2f} '
+        f'{load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs')
+    only = set(args.only.split(',')) if args.only else None
+    methods = METHODS
+    if args.methods:
+        keep = [s.strip() for s in args.methods.split(',')]
+        methods = [m for m in METHODS if m[0] == 'FP32' or any(k in m[0] for k in keep)]
+    tasks = build_tasks(args.quick, only, log)
+    out = {'date_utc': time.strftime('%Y-%m-%d %H:%M', time.gmtime()), 'quick': args.quick,
+           'machine': {'cpus': os.cpu_count(), 'threads': args.threads, 'platform': platform.platform(),
+                       'load_average_start': load},
+           'torch': torch.__version__, 'tasks': []}
+    for task in tasks:
+        log(f'{task["name"]}: {task["desc"]}; calibration {len(task["calib"])} x {CALIB_BATCH}')
+        rows = run_task(task, methods, log)
+        out['tasks'].append({'name': task['name'], 'metric': task['metric'], 'description': task['desc'],
+                             'rows': rows})
+    out['machine']['load_average_end'] = os.getloadavg()
+    out['wall_s'] = time.time() - start
+    log(f'done in {out["wall_s"]:.0f} s')
+    print()
+    print(markdown_table(out))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(out, f, indent=1)
+
+
+def markdown_table(out):
+    lines = ['| model (metric) | method | result | drop (pt) | INT8 Conv/Linear | quantize s | eval s |',
+             '|---|---|---|---|---|---|---|']
+    for t in out['tasks']:
+        for r in t['rows']:
+            if 'error' in r:
+                lines.append(f'| {t["name"]} | {r["method"]} | skipped: {r["error"][:80]} | | | | |')
+                continue
+            val = f'{r[t["metric"]]:.2f}'
+            if 'char_accuracy' in r:
+                val += f' (char {r["char_accuracy"]:.2f})'
+            drop = f'{r["drop"]:.2f}' if r['method'] != 'FP32' else ''
+            layers = f'{r["int8_layers"]}/{r["total_layers"]}' if 'int8_layers' in r else ''
+            lines.append(f'| {t["name"]} | {r["method"]} | {val} | {drop} | {layers} | '
+                         f'{r["times_s"].get("quantize", 0):.1f} | {r["times_s"]["evaluation"]:.1f} |')
+    return '\n'.join(lines)
+
+
+if __name__ == '__main__':
+    main()
