@@ -272,9 +272,12 @@ ActivationQuant hfmg_search(const std::vector<int64_t>& counts, float lo, float 
   const double min_approx = *std::min_element(approx.begin(), approx.end());
 
   std::vector<size_t> close;  // may tie under float32 arithmetic
-  const bool all_finite = std::all_of(approx.begin(), approx.end(),
-                                      [](double v) { return std::isfinite(v); });
-  if (all_finite) {
+  // Candidates the screen ruled out hold +Inf on purpose; a NaN, or no finite
+  // estimate at all, means the estimate itself broke down.
+  const bool estimates_hold =
+      std::isfinite(min_approx) &&
+      std::none_of(approx.begin(), approx.end(), [](double v) { return std::isnan(v); });
+  if (estimates_hold) {
     const double limit = min_approx + std::fabs(min_approx) * kTieTolerance;
     for (size_t j = 0; j < approx.size(); ++j) {
       if (approx[j] <= limit) close.push_back(j);
