@@ -196,7 +196,7 @@ def make_config(model, calib, act_algo, cfg, ada_iterations=None):
             json.dump(conf, f, indent=4)
 
 
-def openamct_flow(model, calib, act_algo, workdir, ada_iterations=None):
+def openamct_flow(model, calib, act_algo, workdir, ada_iterations=None, float_layers=()):
     """The default flow: create_quant_config -> quantize_model -> len(calib)
     calibration forwards -> save_model. Returns the fake-quant ONNX of save_model,
     loaded back into torch: the calibration model that quantize_model returns
@@ -212,6 +212,13 @@ def openamct_flow(model, calib, act_algo, workdir, ada_iterations=None):
         # AdaRound draws its minibatches from the global torch RNG: seeded, so
         # the row is reproducible.
         torch.manual_seed(0)
+    if float_layers:
+        with open(cfg) as f:
+            conf = json.load(f)
+        for name in float_layers:
+            conf[name]['quant_enable'] = False
+        with open(cfg, 'w') as f:
+            json.dump(conf, f, indent=4)
     with open(cfg) as f:
         conf = json.load(f)
     enabled = sum(1 for v in conf.values() if isinstance(v, dict) and v.get('quant_enable'))
@@ -433,6 +440,12 @@ METHODS = [
     # accuracy_based_auto_calibration with the issue's target as the evaluator's bound.
     ('OpenAMCT auto-calibration from IFMR', 'autocal', {'act_algo': 'ifmr'}),
     ('OpenAMCT auto-calibration from HFMG', 'autocal', {'act_algo': 'hfmg'}),
+    # Not the reference's flow: the HFMG config with only the 4 layers (47 - 4 = 91 %
+    # INT8, the issue's budget) that the auto-calibration row ranks most sensitive in
+    # float. Recognizer only (the other models' auto calibration rolls nothing back).
+    ('OpenAMCT HFMG, 4 most sensitive layers float', 'openamct',
+     {'act_algo': 'hfmg', 'float_from_autocal': ('OpenAMCT auto-calibration from HFMG', 4),
+      'tasks': {'PP-OCRv4 rec'}}),
     ('torch.ao onednn per-channel', 'torch_ao', {'backend': 'onednn', 'per_channel': True}),
     ('torch.ao onednn per-tensor', 'torch_ao', {'backend': 'onednn', 'per_channel': False}),
     ('torch.ao qnnpack per-tensor', 'torch_ao', {'backend': 'qnnpack', 'per_channel': False}),
@@ -446,6 +459,7 @@ def run_task(task, methods, log, on_row):
     fp32 = None
     weights_only = None     # the calibration model of the last OpenAMCT flow
     evaluated = {}          # fake-quant file sha256 -> (row, metrics)
+    autocal_ranked = {}     # auto-calibration row -> its rolled-back layers, most sensitive first
     for name, kind, kw in methods:
         kw = dict(kw)
         if task['name'] not in kw.pop('tasks', {task['name']}):
@@ -462,6 +476,18 @@ def run_task(task, methods, log, on_row):
                 model, info = weights_only
                 info = {'int8_layers': info['int8_layers'], 'times_s': {},
                         'note': 'calibration model of the row above; activations float'}
+            elif kind == 'openamct' and 'float_from_autocal' in kw:
+                # The k layers the auto-calibration row above ranked most sensitive
+                # (its rolled_back list starts with them), float; the rest as the
+                # HFMG row: the reference's ranking at the 90 % INT8 budget.
+                src, k = kw.pop('float_from_autocal')
+                if src not in autocal_ranked:
+                    raise RuntimeError(f'needs the row {src!r} earlier in the same run')
+                kw['float_layers'] = autocal_ranked[src][:k]
+                logging.getLogger().setLevel(logging.WARNING)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    model, _, info = openamct_flow(task['model'], task['calib'], workdir=workdir, **kw)
+                info['float_layers'] = kw['float_layers']
             elif kind == 'openamct':
                 # The flow's INFO lines would flood the table; warnings still show.
                 logging.getLogger().setLevel(logging.WARNING)
@@ -473,6 +499,8 @@ def run_task(task, methods, log, on_row):
                 logging.getLogger().setLevel(logging.WARNING)
                 with contextlib.redirect_stdout(io.StringIO()):
                     model, info = autocal_flow(task, workdir=workdir, **kw)
+                # rolled_back is a prefix of the sensitivity ranking, most sensitive first.
+                autocal_ranked[name] = info['rolled_back']
             else:
                 model, info = torch_ao_flow(task['model'], task['calib'], **kw)
             t1 = time.time()
