@@ -452,8 +452,8 @@ METHODS = [
     # 22 layers back -> 78 of 100 subset lines, 23 -> 87, the 23rd being
     # conv_conv2d_186, the third layer, a 1x1 conv 16 -> 32; HFMG: 37 -> 84, 38 -> 88,
     # the 38th being fc_p2o_Add_277, the 120 -> 6625 character head) float, every other layer INT8 (45/47). It asks whether a couple of
-    # layers, not dozens, carry the recognizer's loss; a per-layer search that
-    # measures instead of ranking by cosine similarity would have to find them.
+    # layers, not dozens, carry the recognizer's loss. Measured: they do not (both
+    # rows below plain HFMG; README, Results).
     ('OpenAMCT IFMR, 2 layers float (found by auto-calibration)', 'openamct',
      {'act_algo': 'ifmr', 'float_layers': REC_DECISIVE, 'tasks': {'PP-OCRv4 rec'}}),
     ('OpenAMCT HFMG, 2 layers float (found by auto-calibration)', 'openamct',
