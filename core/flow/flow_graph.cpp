@@ -20,7 +20,7 @@ using onnx_passes::is_graph_output;
 
 // "<m>.sub_module.<param>" or "<m>.<param>" -> "<m>"; "" when neither.
 std::string module_of(const std::string& initializer, const std::string& param) {
-  for (const std::string suffix : {".sub_module." + param, "." + param}) {
+  for (const std::string& suffix : {".sub_module." + param, "." + param}) {
     if (initializer.size() > suffix.size() &&
         initializer.compare(initializer.size() - suffix.size(), suffix.size(), suffix) == 0)
       return initializer.substr(0, initializer.size() - suffix.size());
@@ -206,7 +206,7 @@ std::vector<RecordGraphLayer> record_graph_layers(const onnx::GraphProto& g) {
 
 void write_parameter(onnx::GraphProto* g, const std::string& layer, const std::string& param,
                      const at::Tensor& value) {
-  for (const std::string name : {layer + ".sub_module." + param, layer + "." + param}) {
+  for (const std::string& name : {layer + ".sub_module." + param, layer + "." + param}) {
     onnx::TensorProto* t = find_initializer(g, name);
     if (!t) continue;
     if (!same_dims(*t, value.sizes()))
