@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "onnx/deploy_pass.h"
+#include "onnx_test_layers.h"
 #include "onnx/fake_quant_pass.h"
 #include "onnx/modified_pass.h"
 #include "onnx/node_order.h"
@@ -47,15 +48,7 @@ onnx::GraphProto one_conv_graph() {
   return g;
 }
 
-op::LayerQuantParams conv_params() {
-  op::LayerQuantParams p;
-  p.layer = "c";
-  p.scale_d = 0.1f;
-  p.offset_d = -3;
-  p.scale_w = {0.01f, 0.02f};
-  p.offset_w = {0, 0};
-  return p;
-}
+using op::test::conv_params;
 
 uint32_t bits(float f) {
   uint32_t b;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "onnx/deploy_pass.h"
+#include "onnx_test_layers.h"
 #include "onnx/node_order.h"
 #include "onnx/onnx_graph.h"
 #include "onnx/opset13.h"
@@ -41,15 +42,7 @@ onnx::ModelProto conv_model() {
   return m;
 }
 
-op::LayerQuantParams conv_params() {
-  op::LayerQuantParams p;
-  p.layer = "c";
-  p.scale_d = 0.1f;
-  p.offset_d = -3;
-  p.scale_w = {0.01f, 0.02f};
-  p.offset_w = {0, 0};
-  return p;
-}
+using op::test::conv_params;
 
 onnx::ModelProto qdq_of(onnx::ModelProto m, const std::vector<op::LayerQuantParams>& layers) {
   op::upgrade_to_opset13(&m);
