@@ -15,20 +15,18 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS=${1:-10000}
 shift || true
 BUILD=${OPENAMCT_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
-TARGETS=(simple_config json_writer config_reader record_text onnx_passes algorithms)
-
-"$ROOT/scripts/setup.sh"
+TARGETS=(simple_config json_writer config_reader record_text onnx_passes)
 # fuzz_algorithms needs LibTorch (setup.sh installs it); OPENAMCT_FUZZ_ALGORITHMS=0
 # leaves it out, for a quick run of the torch-free targets only.
-if [ "${OPENAMCT_FUZZ_ALGORITHMS:-1}" = 0 ]; then
-  TARGETS=("${TARGETS[@]/algorithms}")
-fi
+ALGORITHMS=ON
+if [ "${OPENAMCT_FUZZ_ALGORITHMS:-1}" = 0 ]; then ALGORITHMS=OFF; else TARGETS+=(algorithms); fi
+
+"$ROOT/scripts/setup.sh"
 cmake -S "$ROOT/fuzz" -B "$BUILD" -DCMAKE_CXX_COMPILER=clang++ \
-  -DOPENAMCT_FUZZ_ALGORITHMS="$([ "${OPENAMCT_FUZZ_ALGORITHMS:-1}" = 0 ] && echo OFF || echo ON)" >/dev/null
+  -DOPENAMCT_FUZZ_ALGORITHMS="$ALGORITHMS" >/dev/null
 cmake --build "$BUILD" -j"${OPENAMCT_FUZZ_JOBS:-$(nproc)}"
 
 for t in "${TARGETS[@]}"; do
-  [ -n "$t" ] || continue
   bin="$BUILD/fuzz/fuzz_$t"
   shopt -s nullglob
   regressions=("$ROOT/fuzz/regressions/$t"/*)
