@@ -18,7 +18,6 @@
 // exact re-evaluations.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <memory>
 
 #include "activation_result.h"
@@ -136,15 +135,12 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
   std::unique_ptr<float[]> squares;  // exact_loss's scratch
   size_t best = 0;
   if (exact_only) {
-    float best_loss = std::numeric_limits<float>::quiet_NaN();
-    for (size_t i = 0; i < cands.size(); ++i) {
-      const float l = exact_loss(data, cands[i], squares);
-      if (i == 0 || l < best_loss || (std::isnan(l) && !std::isnan(best_loss))) {
-        best = i;
-        best_loss = l;
-        if (std::isnan(l)) break;  // torch.argmin takes the first NaN
-      }
+    std::vector<float> losses;
+    for (const auto& c : cands) {
+      losses.push_back(exact_loss(data, c, squares));
+      if (std::isnan(losses.back())) break;  // torch.argmin takes the first NaN
     }
+    best = detail::torch_argmin(losses);
   } else {
     const double min_approx = *std::min_element(approx.begin(), approx.end());
     // Candidates that may tie with the best under float32 arithmetic.
