@@ -82,7 +82,10 @@ void check_options(const IfmrOptions& o) {
 float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
                  std::unique_ptr<float[]>& squares) {
   const size_t n = x.size();
-  if (!squares) squares.reset(new float[n]);
+  if (!squares) {
+    squares.reset(new float[n]);
+    detail::advise_huge_pages(squares.get(), n * sizeof(float));
+  }
   const float lo = c.lo, hi = c.hi, s = c.scale;
   for (size_t i = 0; i < n; ++i) {
     const float v = x[i];
@@ -195,9 +198,11 @@ std::optional<ActivationQuant> IfmrCalibrator::add_batch(const at::Tensor& batch
                       " is empty; every calibration batch needs at least one element");
   const at::Tensor x = detail::as_float32(batch);
   // Equal batches are the rule: reserve for all of them (up to 1 GiB) at once.
-  if (seen_ == 0)
+  if (seen_ == 0) {
     data_.reserve(static_cast<size_t>(std::min(
         static_cast<double>(x.numel()) * static_cast<double>(options_.batch_num), 268435456.0)));
+    detail::advise_huge_pages(data_.data(), data_.capacity() * sizeof(float));
+  }
   // The NaN/Inf check without a temporary tensor; a bad batch leaves nothing behind.
   const float* p = x.data_ptr<float>();
   bool finite = true;

@@ -2,6 +2,9 @@
 // numeric.h that are not inline.
 #include "numeric.h"
 
+#include <sys/mman.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -50,6 +53,13 @@ void throw_invalid_value(const char* what) {
 
 at::Tensor as_float32(const at::Tensor& t) {
   return t.to(at::kFloat).contiguous();
+}
+
+void advise_huge_pages(void* p, size_t bytes) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
 void check_num_bits(const char* func, int64_t num_bits, const std::vector<int64_t>& allowed) {

@@ -27,6 +27,14 @@ void check_quant_dtype(const at::Tensor& t, const char* what);
 // A contiguous float32 CPU copy (or view) of a float32/float16 tensor.
 at::Tensor as_float32(const at::Tensor& t);
 
+// Advises the kernel to back [p, p + bytes) with transparent huge pages (the
+// whole 2 MiB pages inside it), before its first touch. The algorithms' large
+// scratch buffers (IFMR's kept data and sort buffers: 4 bytes per element,
+// written once, read a few times) otherwise pay one page fault per 4 KiB and
+// a TLB miss per scattered store: on this kind of VM that was half of IFMR's
+// time. Only advice: a kernel without THP (or with it off) ignores it.
+void advise_huge_pages(void* p, size_t bytes);
+
 // ValueError unless num_bits is in `allowed`; names the function.
 void check_num_bits(const char* func, int64_t num_bits, const std::vector<int64_t>& allowed);
 

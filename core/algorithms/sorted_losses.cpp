@@ -1,7 +1,8 @@
 // See sorted_losses.h. The squared error of the elements of one grid cell
-// [begin, end) against its quantised value v is summed from per-block moments
-// taken about each block's first element (no large prefix sums, so no
-// cancellation), plus the few elements of the partial blocks at the ends.
+// [begin, end) against its quantised value v is summed from per-block and
+// per-superblock moments, each taken about its own first element (no large
+// prefix sums, so no cancellation), plus the few elements of the partial
+// blocks at the ends.
 #include "sorted_losses.h"
 
 #include <algorithm>
@@ -16,6 +17,7 @@ namespace openamct::algorithms::detail {
 namespace {
 
 constexpr int64_t kBlock = 64;
+constexpr int64_t kSuperBlock = 64;  // blocks
 
 // Order-preserving map of a float's bits to an unsigned key (no NaN here).
 inline uint32_t sort_key(float v) {
@@ -33,6 +35,8 @@ inline uint32_t sort_key(float v) {
 std::unique_ptr<uint32_t[]> radix_sorted_keys(const std::vector<float>& data) {
   const size_t n = data.size();
   std::unique_ptr<uint32_t[]> a(new uint32_t[n]), b(new uint32_t[n]);
+  advise_huge_pages(a.get(), n * sizeof(uint32_t));
+  advise_huge_pages(b.get(), n * sizeof(uint32_t));
   std::vector<size_t> count[3];
   for (auto& c : count) c.assign(2049, 0);
   for (size_t i = 0; i < n; ++i) {
@@ -70,9 +74,7 @@ SortedLosses::SortedLosses(const std::vector<float>& data)
     : keys_(radix_sorted_keys(data)), size_(data.size()) {
   const int64_t n = static_cast<int64_t>(size_);
   const int64_t blocks = n / kBlock;
-  block_x0_.resize(blocks);
-  block_s1_.resize(blocks);
-  block_s2_.resize(blocks);
+  blocks_.resize(static_cast<size_t>(blocks));
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t base = b * kBlock;
     const double x0 = at(base);
@@ -82,9 +84,26 @@ SortedLosses::SortedLosses(const std::vector<float>& data)
       s1 += d;
       s2 += d * d;
     }
-    block_x0_[b] = x0;
-    block_s1_[b] = s1;
-    block_s2_[b] = s2;
+    blocks_.x0[b] = x0;
+    blocks_.s1[b] = s1;
+    blocks_.s2[b] = s2;
+  }
+  // Superblock moments from the blocks', each shifted to the superblock's
+  // first element: sum((x - X0)^2) = s2 + 2 (x0 - X0) s1 + m (x0 - X0)^2.
+  const int64_t supers = blocks / kSuperBlock;
+  super_.resize(static_cast<size_t>(supers));
+  for (int64_t sb = 0; sb < supers; ++sb) {
+    const int64_t first = sb * kSuperBlock;
+    const double x0 = blocks_.x0[first];
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t b = first; b < first + kSuperBlock; ++b) {
+      const double d = blocks_.x0[b] - x0;
+      s1 += blocks_.s1[b] + static_cast<double>(kBlock) * d;
+      s2 += blocks_.s2[b] + 2.0 * d * blocks_.s1[b] + static_cast<double>(kBlock) * d * d;
+    }
+    super_.x0[sb] = x0;
+    super_.s1[sb] = s1;
+    super_.s2[sb] = s2;
   }
 }
 
@@ -94,29 +113,46 @@ float SortedLosses::max_abs() const {
 }
 
 size_t SortedLosses::bytes() const {
-  return size_ * sizeof(uint32_t) + 3 * block_x0_.size() * sizeof(double);
+  return size_ * sizeof(uint32_t) + 3 * (blocks_.size() + super_.size()) * sizeof(double);
+}
+
+double SortedLosses::Moments::squared_error(int64_t begin, int64_t end, double count,
+                                            double value) const {
+  double sum = 0.0;
+  for (int64_t b = begin; b < end; ++b) {
+    const double d = x0[b] - value;
+    sum += s2[b] + 2.0 * d * s1[b] + count * d * d;
+  }
+  return sum;
 }
 
 double SortedLosses::range_squared_error(int64_t begin, int64_t end, double value) const {
   double sum = 0.0;
-  const int64_t full_begin = (begin + kBlock - 1) / kBlock;  // first whole block
-  const int64_t full_end = end / kBlock;                      // one past the last whole block
   auto direct = [&](int64_t i, int64_t j) {
     for (; i < j; ++i) {
       const double d = static_cast<double>(at(i)) - value;
       sum += d * d;
     }
   };
-  if (full_begin >= full_end) {
+  // [begin, end) = partial block, whole blocks, whole superblocks, whole blocks, partial block.
+  const int64_t block_begin = (begin + kBlock - 1) / kBlock;  // first whole block
+  const int64_t block_end = end / kBlock;                      // one past the last whole block
+  if (block_begin >= block_end) {
     direct(begin, end);
     return sum;
   }
-  direct(begin, full_begin * kBlock);
-  for (int64_t b = full_begin; b < full_end; ++b) {
-    const double d = block_x0_[b] - value;
-    sum += block_s2_[b] + 2.0 * d * block_s1_[b] + static_cast<double>(kBlock) * d * d;
+  direct(begin, block_begin * kBlock);
+  const int64_t super_begin = (block_begin + kSuperBlock - 1) / kSuperBlock;
+  const int64_t super_end = block_end / kSuperBlock;
+  const double block_count = static_cast<double>(kBlock);
+  if (super_begin < super_end) {
+    sum += blocks_.squared_error(block_begin, super_begin * kSuperBlock, block_count, value);
+    sum += super_.squared_error(super_begin, super_end, block_count * kSuperBlock, value);
+    sum += blocks_.squared_error(super_end * kSuperBlock, block_end, block_count, value);
+  } else {
+    sum += blocks_.squared_error(block_begin, block_end, block_count, value);
   }
-  direct(full_end * kBlock, end);
+  direct(block_end * kBlock, end);
   return sum;
 }
 

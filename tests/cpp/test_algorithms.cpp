@@ -11,6 +11,7 @@
 
 #include "algorithms/histogram.h"
 #include "algorithms/numeric.h"
+#include "algorithms/sorted_losses.h"
 #include "openamct/algorithms.h"
 #include "openamct/errors.h"
 
@@ -199,6 +200,48 @@ TEST(AlgorithmsIfmr, RandomDataMatchesTheTorchTranscription) {
       const auto want = torch_ifmr(x, with_offset, 8);
       EXPECT_EQ(bits(got.scale), bits(want.first)) << "n=" << n << " offset=" << with_offset;
       EXPECT_EQ(static_cast<float>(got.offset), want.second);
+    }
+  }
+}
+
+// Large inputs, where one grid cell spans many 4096-element superblocks of
+// the sorted data (a ReLU's zeros, a heavy tail), so the search sums
+// superblock moments as well as block moments and single elements.
+TEST(AlgorithmsIfmr, LargeSkewedDataMatchesTheTorchTranscription) {
+  at::manual_seed(5);
+  const int64_t n = int64_t{1} << 19;
+  const std::vector<at::Tensor> inputs = {at::relu(at::randn({n})), at::exp(at::randn({n}) * 2.0),
+                                          at::randn({n}) * 0.01 + 3.0};
+  for (const auto& x : inputs) {
+    for (bool with_offset : {false, true}) {
+      const auto got = alg::ifmr({x}, ifmr_options(with_offset));
+      const auto want = torch_ifmr(x, with_offset, 8);
+      EXPECT_EQ(bits(got.scale), bits(want.first))
+          << "max " << x.max().item<float>() << " offset=" << with_offset;
+      EXPECT_EQ(static_cast<float>(got.offset), want.second);
+    }
+  }
+}
+
+// The sorted-data loss against a plain double sum over every element: block
+// and superblock moments reorder the sum but must not lose precision.
+TEST(AlgorithmsIfmr, SortedLossesEqualTheDirectDoubleSum) {
+  at::manual_seed(9);
+  for (const at::Tensor& t : {at::randn({300001}) * 2.0 + 0.3, at::relu(at::randn({70000})),
+                              at::randn({100})}) {
+    const std::vector<float> x(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    const alg::detail::SortedLosses sorted(x);
+    const float hi = sorted.kth_largest(1), lo = std::min(sorted.kth_smallest(1), 0.0f);
+    for (float ratio : {0.5f, 0.9f, 1.0f}) {
+      const alg::detail::GridCandidate c{lo, hi * ratio, (hi * ratio - lo) / 255.0f};
+      double direct = 0.0;
+      for (float v : x) {
+        const float q = alg::detail::rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
+        direct += (static_cast<double>(q) - v) * (static_cast<double>(q) - v);
+      }
+      direct /= static_cast<double>(x.size());
+      EXPECT_NEAR(sorted.mean_squared_error(c), direct, direct * 1e-12)
+          << "n=" << x.size() << " ratio=" << ratio;
     }
   }
 }
