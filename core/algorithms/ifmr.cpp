@@ -79,6 +79,26 @@ void check_options(const IfmrOptions& o) {
 // at::mean, so the summation order, and with it the rounding, is torch's.
 // `squares` is a scratch buffer of x's size (uninitialised: every element is
 // written before it is read), made on first use and reused across candidates.
+inline float quantise(float v, const detail::GridCandidate& c) {
+  return detail::rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
+}
+
+// Two candidates with the same scale that quantise the smallest and the
+// largest element alike quantise every element alike (the quantiser is
+// monotone and they differ only in where they clamp), so their squared
+// errors, and their exact losses, are the same bits: only the first of them
+// can be torch.argmin's answer. Tiny activations hit this for every
+// candidate (all scales below FLT_EPSILON become 1.0), which would otherwise
+// cost one exact pass per candidate.
+struct QuantiserKey {
+  float scale, q_min, q_max;
+  bool operator==(const QuantiserKey& o) const {
+    return detail::float_bits(scale) == detail::float_bits(o.scale) &&
+           detail::float_bits(q_min) == detail::float_bits(o.q_min) &&
+           detail::float_bits(q_max) == detail::float_bits(o.q_max);
+  }
+};
+
 float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
                  std::unique_ptr<float[]>& squares) {
   const size_t n = x.size();
@@ -89,7 +109,7 @@ float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
   const float lo = c.lo, hi = c.hi, s = c.scale;
   for (size_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float q = detail::rne(std::min(std::max(v, lo), hi) / s) * s;
+    const float q = detail::rne(std::min(std::max(v, lo), hi) / s) * s;  // quantise(), unrolled
     const float d = q - v;
     squares[i] = d * d;
   }
@@ -103,6 +123,7 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
   std::vector<detail::GridCandidate> cands;
   float min0 = 0.0f;
   std::vector<double> approx;
+  std::vector<QuantiserKey> keys;
   bool exact_only = false;
   {
     detail::SortedLosses sorted(data);
@@ -128,6 +149,8 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
         throw_runtime_error("Param scale has invalid value inf, nan or zeros!");
       cands.push_back({o.with_offset ? min0 : -c, c, s});
     }
+    const float x_min = sorted.kth_smallest(1), x_max = sorted.kth_largest(1);
+    for (const auto& c : cands) keys.push_back({c.scale, quantise(x_min, c), quantise(x_max, c)});
     exact_only = sorted.max_abs() > kExactOnlyMagnitude;
     if (!exact_only) {
       approx.reserve(cands.size());
@@ -139,8 +162,10 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
   size_t best = 0;
   if (exact_only) {
     std::vector<float> losses;
-    for (const auto& c : cands) {
-      losses.push_back(exact_loss(data, c, squares));
+    for (size_t i = 0; i < cands.size(); ++i) {
+      const size_t same = static_cast<size_t>(std::find(keys.begin(), keys.end(), keys[i]) -
+                                              keys.begin());
+      losses.push_back(same < i ? losses[same] : exact_loss(data, cands[i], squares));
       if (std::isnan(losses.back())) break;  // torch.argmin takes the first NaN
     }
     best = detail::torch_argmin(losses);
@@ -155,8 +180,12 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
       last = static_cast<size_t>(std::find(approx.begin(), approx.end(), 0.0) - approx.begin());
     }
     const double limit = min_approx * (1.0 + kTieTolerance) + kTieAbsolute;
-    for (size_t i = 0; i < last; ++i)
-      if (approx[i] <= limit) close.push_back(i);
+    for (size_t i = 0; i < last; ++i) {
+      if (approx[i] > limit) continue;
+      const bool repeats = std::any_of(close.begin(), close.end(),
+                                       [&](size_t j) { return keys[j] == keys[i]; });
+      if (!repeats) close.push_back(i);
+    }
     if (last < approx.size()) close.push_back(last);
     if (close.size() == 1) {
       best = close[0];

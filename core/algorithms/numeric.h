@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,12 @@ void advise_huge_pages(void* p, size_t bytes);
 
 // ValueError unless num_bits is in `allowed`; names the function.
 void check_num_bits(const char* func, int64_t num_bits, const std::vector<int64_t>& allowed);
+
+inline uint32_t float_bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return u;
+}
 
 // Round half to even, as torch.round / nearbyint in the default mode, in
 // plain float arithmetic: std::nearbyint is a libm call per element on the

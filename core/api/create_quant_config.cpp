@@ -50,8 +50,11 @@ void create_quant_config(const std::string& config_file, ModelSource& source,
   check_no_amct_operations(modules);
   // A model that is itself a layer: by its class alone here, before it runs
   // (as the reference fails before its export); by its settings after.
-  if (!modules.empty() && modules.front().name.empty())
-    check_root_is_not_a_layer({modules.front().name, modules.front().type_name}, false);
+  if (!modules.empty() && modules.front().name.empty()) {
+    ModuleRecord root;  // only its class is known before the run
+    root.type_name = modules.front().type_name;
+    check_root_is_not_a_layer(root, false);
+  }
   if (!simple)
     check_skip_layers(modules, options.skip_layers);
   else if (!options.skip_layers.empty())

@@ -265,6 +265,27 @@ TEST(AlgorithmsIfmr, ExactLossPathsMatchTheTorchTranscription) {
   }
 }
 
+// Scales below FLT_EPSILON become 1.0, so for tiny activations some or all
+// candidates quantise every element to the same value and tie bit for bit:
+// the first of them must win (torch.argmin), whichever are evaluated.
+TEST(AlgorithmsIfmr, CandidatesWithTheSameQuantiserTieAsTorchDoes) {
+  at::manual_seed(13);
+  const std::vector<at::Tensor> inputs = {
+      at::randn({3000}) * 1e-6,                  // every candidate's scale is 1.0
+      at::rand({4096}) * 3.1e-5,                 // the smaller ratios' scales are 1.0
+      at::randn({4096}) * 3e-5 - 1e-5,           // both ends clamp differently
+      at::relu(at::randn({70000})) * 2e-5};      // mostly zeros, then tiny values
+  for (const auto& x : inputs) {
+    for (bool with_offset : {false, true}) {
+      const auto got = alg::ifmr({x}, ifmr_options(with_offset));
+      const auto want = torch_ifmr(x, with_offset, 8);
+      EXPECT_EQ(bits(got.scale), bits(want.first))
+          << "max " << x.max().item<float>() << " offset=" << with_offset;
+      EXPECT_EQ(static_cast<float>(got.offset), want.second);
+    }
+  }
+}
+
 TEST(AlgorithmsIfmr, StreamingEqualsOneCallOverTheList) {
   at::manual_seed(3);
   const std::vector<at::Tensor> batches = {at::randn({300}), at::randn({200}) * 2.0,
