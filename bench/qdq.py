@@ -9,8 +9,9 @@ meaningless for accuracy.
 
 The calibration runs with qdq_full=True (the record is the same as without it),
 so one record gives both the default QDQ model and the qdq_full model (residual
-Adds and the layers feeding them in int8 too). Both, the FP32 and the
-fake-quant model are timed; then each runs on --samples inputs (half random
+Adds and the layers feeding them in int8 too), each with int8 activations (zero
+point offset_d) and with uint8 ones (offset_d + 128, the same integers). These,
+the FP32 and the fake-quant model are timed; then each runs on --samples inputs (half random
 normal, half smooth structured images) and their outputs are compared with the
 fake-quant model's (max abs difference of the logits, top-1 agreement).
 
@@ -36,6 +37,7 @@ import openamct as amct
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNNER = os.path.join(ROOT, 'bench', 'ort_interleaved.js')
 MODELS = ('resnet50', 'mobilenet_v2')
+QDQ_TAGS = ('qdq', 'qdq_full', 'qdq_uint8', 'qdq_full_uint8')
 
 
 def _model(name):
@@ -95,6 +97,8 @@ def bench_model(name, runs, work, samples):
             cm(torch.randn(1, 3, 224, 224, generator=gen))
     prefix = os.path.join(work, name)
     amct.save_model(mod, rec, prefix, formats=('fake_quant', 'qdq', 'qdq_full'))
+    amct.save_model(mod, rec, prefix + '_u8', formats=('qdq', 'qdq_full'),
+                    activation_dtype='uint8')
     x_path = os.path.join(work, 'x.npy')
     np.save(x_path, x.numpy())
     sample_paths = []
@@ -103,6 +107,8 @@ def bench_model(name, runs, work, samples):
         np.save(sample_paths[-1], s.numpy())
     paths = {'fp32': fp32, 'qdq': prefix + '_qdq_model.onnx',
              'qdq_full': prefix + '_qdq_full_model.onnx',
+             'qdq_uint8': prefix + '_u8_qdq_model.onnx',
+             'qdq_full_uint8': prefix + '_u8_qdq_full_model.onnx',
              'fake_quant': prefix + '_fake_quant_model.onnx'}
     optimized = {t: os.path.join(work, '%s_%s_ort.onnx' % (name, t)) for t in paths}
     times = _ort(x_path, runs, [(paths[t], optimized[t]) for t in paths], sample_paths)
@@ -115,7 +121,7 @@ def bench_model(name, runs, work, samples):
         if tag != 'fake_quant':
             out[tag]['vs_fake_quant'] = _agreement(times['outputs'][path],
                                                    times['outputs'][paths['fake_quant']])
-    for tag in ('qdq', 'qdq_full'):
+    for tag in QDQ_TAGS:
         out[tag]['latency_ratio'] = out[tag]['median_ms'] / out['fp32']['median_ms']
         out[tag]['size_ratio'] = out[tag]['file_bytes'] / out['fp32']['file_bytes']
     out['latency_ratio'] = out['qdq']['latency_ratio']
@@ -139,9 +145,9 @@ def main():
             r = results['models'][name]
             print('%-13s fp32 %8.1f ms %6.1f MB' % (name, r['fp32']['median_ms'],
                                                     r['fp32']['file_bytes'] / 2**20))
-            for tag in ('qdq', 'qdq_full'):
+            for tag in QDQ_TAGS:
                 q = r[tag]
-                print('  %-9s %8.1f ms %6.1f MB | latency %.2fx size %.2fx | QLinearConv %d, '
+                print('  %-14s %8.1f ms %6.1f MB | latency %.2fx size %.2fx | QLinearConv %d, '
                       'Conv/FusedConv %d | vs fake-quant: max|diff| %.3g (max|logit| %.3g), '
                       'top-1 %.0f%%'
                       % (tag, q['median_ms'], q['file_bytes'] / 2**20, q['latency_ratio'],
