@@ -4,6 +4,7 @@
 
 #include <c10/util/Half.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -86,11 +87,10 @@ CalibrationRecorder::CalibrationRecorder(CalibrationSettings settings, RecordCon
       record_(std::move(weight_record)),
       record_path_(std::move(record_path)),
       write_outputs_(output_layers.has_value()) {
+  const std::vector<std::string> outputs = output_layers.value_or(std::vector<std::string>{});
   for (const auto& l : settings_.layers) {
     calibrators_.push_back(make_calibrator(l, settings_.batch_num));
-    bool measured = false;
-    for (const auto& o : output_layers.value_or(std::vector<std::string>{}))
-      measured = measured || o == l.name;
+    const bool measured = std::find(outputs.begin(), outputs.end(), l.name) != outputs.end();
     output_slot_.push_back(measured ? static_cast<int>(output_calibrators_.size()) : -1);
     if (measured) {
       output_calibrators_.push_back(make_calibrator(l, settings_.batch_num));

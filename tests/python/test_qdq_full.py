@@ -12,6 +12,7 @@ value by at most half a step of its scale, so the bound asserted here is in
 steps of the output layer: the output is within OUTPUT_STEPS steps
 (scale_d * max |W| of fc, as in test_qdq.py) of the fake-quant model's
 (measured: 1.4 steps on this model and input; the QDQ model stays within 1)."""
+import json
 import os
 import subprocess
 
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 import openamct as amct
-from test_qdq import CLI, needs_ort, output_step, run_ort
+from test_qdq import CLI, RUNNER, needs_ort, output_step
 
 OUTPUT_STEPS = 4
 
@@ -123,8 +124,12 @@ def test_every_conv_and_residual_add_runs_in_int8_close_to_fake_quant(tmp_path):
     for tag, path in runs.items():
         optimized[tag] = str(tmp_path / ('%s_ort.onnx' % tag))
         outputs[tag] = run_ort_optimized(path, x, str(tmp_path / tag), optimized[tag])
-    # uint8 (zero point offset_d + 128) holds the same integers: the same outputs.
-    np.testing.assert_array_equal(outputs['qdq_full_u8'], outputs['qdq_full'])
+    # uint8 (zero point offset_d + 128) holds the same integers: executed as
+    # written (no ORT fusion, which computes unfused int8 convs in float), the
+    # same outputs.
+    literal = [run_ort_optimized(runs[t], x, str(tmp_path / (t + '_literal')), None)
+               for t in ('qdq_full', 'qdq_full_u8')]
+    np.testing.assert_array_equal(literal[0], literal[1])
     # ONNX Runtime runs every conv as QLinearConv and the Add that a quantized
     # layer reads as QLinearAdd; the last Add (then Relu, ReduceMean) stays float,
     # as no quantizer follows it.
@@ -140,13 +145,13 @@ def test_every_conv_and_residual_add_runs_in_int8_close_to_fake_quant(tmp_path):
 
 
 def run_ort_optimized(path, x, out_dir, optimized):
+    """The first output of `path` in ONNX Runtime on `x`; ORT's optimised graph goes to
+    `optimized`; with None, ORT runs the graph as written (no optimisation)."""
     os.makedirs(out_dir, exist_ok=True)
     np.save(os.path.join(out_dir, 'in.npy'), x.astype(np.float32))
-    from test_qdq import RUNNER  # pylint: disable=import-outside-toplevel
-    import json  # pylint: disable=import-outside-toplevel
-    run = subprocess.run(['node', RUNNER, path, out_dir, os.path.join(out_dir, 'in.npy'),
-                          '--save-optimized', optimized], capture_output=True, text=True,
-                         timeout=300)
+    flags = ['--save-optimized', optimized] if optimized else ['--no-optimize']
+    run = subprocess.run(['node', RUNNER, path, out_dir, os.path.join(out_dir, 'in.npy')] + flags,
+                         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)['outputs']
     return np.load(os.path.join(out_dir, '0.npy'))
