@@ -3,10 +3,12 @@
 // CPU, 1 intra-op thread), interleaved: run r of every model happens before
 // run r + 1 of any, so a shared machine's changing load hits all models alike.
 //
-//   node ort_interleaved.js INPUT.npy RUNS MODEL.onnx[=OPTIMIZED.onnx] ...
+//   node ort_interleaved.js INPUT.npy RUNS MODEL.onnx[=OPTIMIZED.onnx] ... [--outputs A.npy,B.npy]
 //
 // Prints one JSON object: {"<model path>": [per-run latency in ms], ...}.
 // With =OPTIMIZED.onnx the session also writes ORT's optimised graph there.
+// With --outputs, after the timing every model also runs on each listed input,
+// and "outputs": {"<model path>": [[first output, flattened], ...]} is added.
 'use strict';
 const path = require('path');
 const ort = require(path.join(__dirname, '..', 'tests', 'ort', 'node_modules', 'onnxruntime-node'));
@@ -23,7 +25,11 @@ function readNpy(file) {  // float32, C order (the writer is numpy.save)
 }
 
 async function main() {
-  const [input, runsText, ...models] = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  let outputInputs = [];
+  const at = args.indexOf('--outputs');
+  if (at >= 0) outputInputs = args.splice(at, 2)[1].split(',').filter((f) => f.length);
+  const [input, runsText, ...models] = args;
   const runs = parseInt(runsText, 10);
   const x = readNpy(input);
   const sessions = [];
@@ -44,6 +50,16 @@ async function main() {
   }
   const out = {};
   for (const m of sessions) out[m.file] = m.times;
+  if (outputInputs.length) {
+    out.outputs = {};
+    for (const m of sessions) {
+      out.outputs[m.file] = [];
+      for (const f of outputInputs) {
+        const r = await m.s.run({[m.s.inputNames[0]]: readNpy(f)});
+        out.outputs[m.file].push(Array.from(r[m.s.outputNames[0]].data));
+      }
+    }
+  }
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 

@@ -86,7 +86,7 @@ std::string layers_help() {
 
 std::string save_model_help() {
   return "usage: openamct save-model --modified M.onnx --record R.txt -o SAVE_PATH\n"
-         "                            [--format FORMAT[,FORMAT...]]...\n"
+         "                            [--format FORMAT[,FORMAT...]]... [--activation-dtype T]\n"
          "\n"
          "Writes SAVE_PATH_deploy_model.onnx and SAVE_PATH_fake_quant_model.onnx from\n"
          "the modified ONNX and the record file of a finished calibration, as\n"
@@ -101,8 +101,15 @@ std::string save_model_help() {
          "  --format FORMAT           the files to write, repeatable or comma-separated:\n"
          "                            deploy, fake_quant, qdq (SAVE_PATH_qdq_model.onnx:\n"
          "                            standard ONNX QuantizeLinear/DequantizeLinear,\n"
-         "                            opset 13, runs in ONNX Runtime); without --format:\n"
-         "                            deploy,fake_quant\n";
+         "                            opset 13, runs in ONNX Runtime), qdq_full\n"
+         "                            (SAVE_PATH_qdq_full_model.onnx: also the residual\n"
+         "                            Adds and the layers feeding them in int8; needs a\n"
+         "                            record calibrated with quantize_model(...,\n"
+         "                            qdq_full=True)); without --format:\n"
+         "                            deploy,fake_quant\n"
+         "  --activation-dtype T      int8 (default: zero point offset_d) or uint8 (zero\n"
+         "                            point offset_d + 128, the same integers) for the\n"
+         "                            activations of the qdq and qdq_full models\n";
 }
 
 std::string check_config_help() {
@@ -268,7 +275,7 @@ Invocation parse_check_config(const std::vector<std::string>& args) {
 // --format values, each a comma list, flattened; every name known and listed once.
 std::vector<std::string> parse_formats(const std::string& command,
                                        const std::vector<std::string>& values) {
-  const std::vector<std::string> known = {"deploy", "fake_quant", "qdq"};
+  const std::vector<std::string> known = {"deploy", "fake_quant", "qdq", "qdq_full"};
   std::vector<std::string> out;
   for (const std::string& v : values) {
     size_t start = 0;
@@ -278,7 +285,7 @@ std::vector<std::string> parse_formats(const std::string& command,
                                                                           : comma - start);
       if (std::find(known.begin(), known.end(), name) == known.end()) {
         throw UsageError(command, "invalid --format '" + name +
-                                      "': expected deploy, fake_quant or qdq");
+                                      "': expected deploy, fake_quant, qdq or qdq_full");
       }
       if (std::find(out.begin(), out.end(), name) != out.end()) {
         throw UsageError(command, "--format names '" + name + "' twice");
@@ -295,7 +302,7 @@ Invocation parse_save_model(const std::vector<std::string>& args) {
   const std::string command = std::string("openamct ") + kSaveModel;
   const std::vector<OptionSpec> specs = {
       {"--modified", "", false}, {"--record", "", false}, {"--output", "-o", false},
-      {"--format", "", true}};
+      {"--format", "", true}, {"--activation-dtype", "", false}};
   Invocation inv;
   OptionValues values;
   if (!parse_options(command, specs, args, values)) {
@@ -308,6 +315,13 @@ Invocation parse_save_model(const std::vector<std::string>& args) {
   inv.save_model.output = required(command, values, "--output");
   if (auto it = values.find("--format"); it != values.end()) {
     inv.save_model.formats = parse_formats(command, it->second);
+  }
+  if (const std::string* dtype = single(values, "--activation-dtype")) {
+    if (*dtype != "int8" && *dtype != "uint8") {
+      throw UsageError(command, "invalid --activation-dtype '" + *dtype +
+                                    "': expected int8 or uint8");
+    }
+    inv.save_model.activation_dtype = *dtype;
   }
   return inv;
 }

@@ -50,6 +50,7 @@ struct SaveModelArguments {
   std::string record;    // --record
   std::string output;    // -o / --output: save_path (folder and prefix)
   std::vector<std::string> formats = {"deploy", "fake_quant"};  // --format
+  std::string activation_dtype = "int8";                         // --activation-dtype
 };
 
 struct Invocation {

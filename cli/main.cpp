@@ -80,7 +80,8 @@ int run(int argc, const char* const* argv) {
         return 0;
       case Invocation::Kind::kSaveModel:
         save_model(invocation.save_model.modified, invocation.save_model.record,
-                   invocation.save_model.output, invocation.save_model.formats);
+                   invocation.save_model.output, invocation.save_model.formats,
+                   invocation.save_model.activation_dtype);
         return 0;
     }
   } catch (const Error& e) {

@@ -61,6 +61,8 @@ void register_flow(py::module_& m) {
   py::class_<fl::CalibrationRecorder, std::shared_ptr<fl::CalibrationRecorder>>(
       m, "CalibrationRecorder")
       .def("add_batch", &fl::CalibrationRecorder::add_batch)
+      .def("measures_output", &fl::CalibrationRecorder::measures_output)
+      .def("add_output", &fl::CalibrationRecorder::add_output)
       .def_property_readonly("complete", &fl::CalibrationRecorder::complete)
       .def_property_readonly("kept_bytes", &fl::CalibrationRecorder::kept_bytes);
 
@@ -107,6 +109,7 @@ void register_flow(py::module_& m) {
         return d;
       })
       .def("balance_factor", &fl::QuantizeModelFlow::balance_factor)
+      .def("measure_outputs", &fl::QuantizeModelFlow::measure_outputs)
       .def("write", &fl::QuantizeModelFlow::write)
       .def("recorder", &fl::QuantizeModelFlow::recorder);
 
@@ -131,7 +134,8 @@ void register_flow(py::module_& m) {
   });
 
   m.def("save_model", &openamct::save_model, py::arg("modified_onnx_file"),
-        py::arg("record_file"), py::arg("save_path"), py::arg("formats"));
+        py::arg("record_file"), py::arg("save_path"), py::arg("formats"),
+        py::arg("activation_dtype"));
 }
 
 }  // namespace openamct_py

@@ -4,10 +4,13 @@
 
 #include <c10/util/Half.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
+#include "flow/output_scales.h"
 #include "onnx/model_io.h"
+#include "onnx/qdq_full_pass.h"
 #include "openamct/errors.h"
 #include "openamct/log.h"
 #include "record/record_file.h"
@@ -45,6 +48,28 @@ std::string resolved(const std::string& path) {
   return ec ? path : p.string();
 }
 
+CalibrationRecorder::Calibrator make_calibrator(const LayerCalibrationSettings& l,
+                                               int64_t batch_num) {
+  if (l.act_algo == ActAlgo::kHfmg) {
+    alg::HfmgOptions o;
+    o.num_bits = l.act_num_bits;
+    o.with_offset = l.asymmetric;
+    o.nbins = l.num_of_bins;
+    o.batch_num = batch_num;
+    return alg::HfmgCalibrator(o);
+  }
+  alg::IfmrOptions o;
+  o.num_bits = l.act_num_bits;
+  o.with_offset = l.asymmetric;
+  o.max_percentile = l.max_percentile;
+  o.min_percentile = l.min_percentile;
+  o.search_start = l.search_range_start;
+  o.search_end = l.search_range_end;
+  o.search_step = l.search_step;
+  o.batch_num = batch_num;
+  return alg::IfmrCalibrator(o);
+}
+
 alg::WeightLayout layout_of(const std::string& type) {
   if (starts_with(type, "ConvTranspose")) return alg::WeightLayout::kDeconv;
   if (starts_with(type, "Conv")) return alg::WeightLayout::kConv;
@@ -56,32 +81,42 @@ alg::WeightLayout layout_of(const std::string& type) {
 // ---- the calibration forwards -----------------------------------------------------
 
 CalibrationRecorder::CalibrationRecorder(CalibrationSettings settings, RecordContent weight_record,
-                                         std::string record_path)
+                                         std::string record_path,
+                                         std::optional<std::vector<std::string>> output_layers)
     : settings_(std::move(settings)),
       record_(std::move(weight_record)),
-      record_path_(std::move(record_path)) {
+      record_path_(std::move(record_path)),
+      write_outputs_(output_layers.has_value()) {
+  const std::vector<std::string> outputs = output_layers.value_or(std::vector<std::string>{});
   for (const auto& l : settings_.layers) {
-    if (l.act_algo == ActAlgo::kHfmg) {
-      alg::HfmgOptions o;
-      o.num_bits = l.act_num_bits;
-      o.with_offset = l.asymmetric;
-      o.nbins = l.num_of_bins;
-      o.batch_num = settings_.batch_num;
-      calibrators_.emplace_back(alg::HfmgCalibrator(o));
-    } else {
-      alg::IfmrOptions o;
-      o.num_bits = l.act_num_bits;
-      o.with_offset = l.asymmetric;
-      o.max_percentile = l.max_percentile;
-      o.min_percentile = l.min_percentile;
-      o.search_start = l.search_range_start;
-      o.search_end = l.search_range_end;
-      o.search_step = l.search_step;
-      o.batch_num = settings_.batch_num;
-      calibrators_.emplace_back(alg::IfmrCalibrator(o));
+    calibrators_.push_back(make_calibrator(l, settings_.batch_num));
+    const bool measured = std::find(outputs.begin(), outputs.end(), l.name) != outputs.end();
+    output_slot_.push_back(measured ? static_cast<int>(output_calibrators_.size()) : -1);
+    if (measured) {
+      output_calibrators_.push_back(make_calibrator(l, settings_.batch_num));
+      outputs_.find_or_append(l.name);
     }
   }
   calls_.assign(settings_.layers.size(), 0);
+}
+
+bool CalibrationRecorder::measures_output(size_t index) const {
+  return index < output_slot_.size() && output_slot_[index] >= 0;
+}
+
+void CalibrationRecorder::add_output(size_t index, const at::Tensor& y) {
+  if (!measures_output(index)) throw_value_error("calibration layer index without output scale");
+  if (calls_[index] >= settings_.batch_num) return;
+  const int slot = output_slot_[index];
+  std::optional<alg::ActivationQuant> q =
+      std::visit([&](auto& c) { return c.add_batch(y); }, output_calibrators_[slot]);
+  if (!q) return;
+  const LayerCalibrationSettings& l = settings_.layers[index];
+  LayerRecord& r = outputs_.layers[slot];
+  r.scale_d = settings_.force_fp16_quant ? fp16_scale(q->scale) : q->scale;
+  r.offset_d = q->offset;
+  r.act_type = int_type(l.act_num_bits);
+  ++outputs_finished_;
 }
 
 void CalibrationRecorder::add_batch(size_t index, const at::Tensor& x) {
@@ -100,6 +135,14 @@ void CalibrationRecorder::add_batch(size_t index, const at::Tensor& x) {
   r.offset_d = q->offset;
   r.act_type = int_type(l.act_num_bits);
   if (++finished_ == calls_.size()) {
+    if (write_outputs_) {
+      if (outputs_finished_ != output_calibrators_.size()) {
+        throw_runtime_error("an output scale is missing when the record is complete (a bug in "
+                            "OpenAMCT)");
+      }
+      write_file_atomically(output_scales_path(record_path_),
+                            output_scales_text(outputs_, to_record_text(record_)), 0640);
+    }
     write_record_file(record_path_, record_);
     complete_ = true;
   }
@@ -107,9 +150,11 @@ void CalibrationRecorder::add_batch(size_t index, const at::Tensor& x) {
 
 size_t CalibrationRecorder::kept_bytes() const {
   size_t n = 0;
-  for (const auto& c : calibrators_) {
-    if (const auto* i = std::get_if<alg::IfmrCalibrator>(&c)) n += i->kept_bytes();
-    if (const auto* h = std::get_if<alg::HfmgCalibrator>(&c)) n += h->counts().size() * 8;
+  for (const auto* list : {&calibrators_, &output_calibrators_}) {
+    for (const auto& c : *list) {
+      if (const auto* i = std::get_if<alg::IfmrCalibrator>(&c)) n += i->kept_bytes();
+      if (const auto* h = std::get_if<alg::HfmgCalibrator>(&c)) n += h->counts().size() * 8;
+    }
   }
   return n;
 }
@@ -266,6 +311,11 @@ void QuantizeModelFlow::write(const std::string& onnx_path,
   for (const auto& [layer, param] : parameters_) write_parameter(g, layer, param.first, param.second);
   spec_.op_data_types = types;
   onnx_passes::finish_modified_model(&model_, spec_);
+  if (measure_outputs_) {
+    std::vector<std::string> names;
+    for (const auto& l : settings_.layers) names.push_back(l.name);
+    output_layers_ = onnx_passes::residual_output_layers(model_.graph(), names);
+  }
   const onnx_passes::PreparedFile file =
       onnx_passes::prepare_model(&model_, resolved(onnx_path), "modified");
   std::error_code ec;
@@ -276,7 +326,9 @@ void QuantizeModelFlow::write(const std::string& onnx_path,
 }
 
 std::shared_ptr<CalibrationRecorder> QuantizeModelFlow::recorder() const {
-  return std::make_shared<CalibrationRecorder>(settings_, record_, record_path_);
+  std::optional<std::vector<std::string>> outputs;
+  if (measure_outputs_) outputs = output_layers_;
+  return std::make_shared<CalibrationRecorder>(settings_, record_, record_path_, outputs);
 }
 
 // ---- quantize_preprocess ------------------------------------------------------------

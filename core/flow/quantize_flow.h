@@ -39,13 +39,22 @@ struct BatchNormFacts {
 
 // Feeds each enabled layer's calibration inputs to its IFMR / HFMG and
 // rewrites the record once, when the last layer reaches call batch_num (§4.3).
+// With `output_layers` (quantize_model's qdq_full), those layers' outputs go
+// to calibrators of their own (the layer's algorithm and settings), and the
+// output scales file (output_scales.h) is written just before the record.
 class CalibrationRecorder {
  public:
+  using Calibrator = std::variant<algorithms::IfmrCalibrator, algorithms::HfmgCalibrator>;
   CalibrationRecorder(CalibrationSettings settings, RecordContent weight_record,
-                      std::string record_path);
+                      std::string record_path,
+                      std::optional<std::vector<std::string>> output_layers = std::nullopt);
   // Call of layer `index` (settings order) with its input after DMQ. Counts
   // the call; calls 1..batch_num go to the calibrator (errors of §6.1 raise).
   void add_batch(size_t index, const at::Tensor& x);
+  // Whether layer `index`'s output is calibrated too (then add_output comes
+  // first in each call, with the layer's output).
+  bool measures_output(size_t index) const;
+  void add_output(size_t index, const at::Tensor& y);
   bool complete() const { return complete_; }
   // Bytes the calibrators hold between calls (IFMR: the kept data).
   size_t kept_bytes() const;
@@ -54,10 +63,15 @@ class CalibrationRecorder {
   CalibrationSettings settings_;
   RecordContent record_;
   std::string record_path_;
-  std::vector<std::variant<algorithms::IfmrCalibrator, algorithms::HfmgCalibrator>> calibrators_;
+  std::vector<Calibrator> calibrators_;
   std::vector<int64_t> calls_;
   size_t finished_ = 0;
   bool complete_ = false;
+  bool write_outputs_ = false;
+  std::vector<int> output_slot_;  // per layer: index into output_calibrators_, or -1
+  std::vector<Calibrator> output_calibrators_;
+  RecordContent outputs_;
+  size_t outputs_finished_ = 0;
 };
 
 // quantize_model after the export (§2.3 steps 4-9).
@@ -97,6 +111,9 @@ class QuantizeModelFlow {
   // both are serialised before either is written).
   void write(const std::string& onnx_path,
              const std::vector<std::pair<std::string, std::string>>& op_data_types);
+  // qdq_full (before write()): the recorder also calibrates the outputs of the
+  // layers that feed residual Adds and writes the output scales file.
+  void measure_outputs() { measure_outputs_ = true; }
   // The recorder of the calibration forwards (after write()).
   std::shared_ptr<CalibrationRecorder> recorder() const;
 
@@ -107,6 +124,8 @@ class QuantizeModelFlow {
   RecordContent record_;
   onnx_passes::ModifiedOnnxSpec spec_;
   std::vector<std::pair<std::string, std::pair<std::string, at::Tensor>>> parameters_;
+  bool measure_outputs_ = false;
+  std::vector<std::string> output_layers_;  // write(): residual_output_layers
 };
 
 // quantize_preprocess's forwards (§9.2, §9.3): every call of a DMQ layer

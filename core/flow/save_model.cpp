@@ -6,6 +6,7 @@
 
 #include "api/argument_checks.h"
 #include "flow/flow_graph.h"
+#include "flow/output_scales.h"
 #include "openamct/openamct.h"
 #include "onnx/model_io.h"
 #include "onnx/onnx_files.h"
@@ -29,8 +30,17 @@ std::string resolve_save_path(const std::string& save_path) {
 }  // namespace
 
 void save_model(const std::string& modified_onnx_file, const std::string& record_file,
-                const std::string& save_path, const std::vector<std::string>& formats) {
+                const std::string& save_path, const std::vector<std::string>& formats,
+                const std::string& activation_dtype) {
   const onnx_passes::SaveFormats wanted = onnx_passes::parse_save_formats(formats, "formats");
+  onnx_passes::QdqOptions qdq;
+  qdq.uint8_activations = onnx_passes::parse_activation_dtype(activation_dtype,
+                                                              "activation_dtype");
+  if (qdq.uint8_activations && !wanted.qdq && !wanted.qdq_full) {
+    throw_value_error("activation_dtype 'uint8' applies to the \"qdq\" and \"qdq_full\" "
+                      "models, and formats names neither; add one or leave activation_dtype "
+                      "'int8'");
+  }
   const std::string onnx_path = check_file_name("modfied_onnx_file", modified_onnx_file);
   const std::string record_path = check_file_name("record_file", record_file);
   struct stat st {};
@@ -65,8 +75,11 @@ void save_model(const std::string& modified_onnx_file, const std::string& record
       if (g.name == r.key) p.has_weight = !g.is_avg_pool;
     params.push_back(std::move(p));
   }
+  if (wanted.qdq_full) {
+    qdq.outputs = flow::read_output_scales(record_path, onnx_passes::read_whole_file(record_path));
+  }
   const std::vector<std::string> written = onnx_passes::save_quant_models_from_bytes(
-      bytes, "modfied_onnx_file " + onnx_path, params, resolve_save_path(save_path), wanted);
+      bytes, "modfied_onnx_file " + onnx_path, params, resolve_save_path(save_path), wanted, qdq);
   std::string list;
   for (const auto& w : written) list += (list.empty() ? "" : ", ") + w;
   log_info("save_model wrote " + list);

@@ -17,6 +17,7 @@
 #include "onnx/node_order.h"
 #include "onnx/onnx_graph.h"
 #include "onnx/opset13.h"
+#include "onnx/qdq_full_pass.h"
 #include "onnx/qdq_pass.h"
 #include "openamct/errors.h"
 
@@ -139,13 +140,22 @@ SavedGraphs build_saved_models(const std::string& modified_bytes, const std::str
 // The QDQ model: the modified ONNX moved to opset 13 first (the deploy pass is
 // opset-agnostic; the upgrade needs a graph of standard ops only), then the
 // deploy graph, then the QDQ rewrite.
+// With `outputs`, the qdq_full model: the QDQ graph plus its output quantizers.
 onnx::ModelProto build_qdq_model(const std::string& modified_bytes, const std::string& what,
-                                 const std::vector<LayerQuantParams>& layers) {
+                                 const std::vector<LayerQuantParams>& layers,
+                                 const std::vector<OutputQuantParams>* outputs = nullptr,
+                                 bool uint8_activations = false) {
   onnx::ModelProto m = parse_model(modified_bytes, what);
   upgrade_to_opset13(&m);
   make_deploy_graph(m.mutable_graph(), layers);
   order_nodes(m.mutable_graph());
   make_qdq_graph(m.mutable_graph(), layers);
+  if (outputs) {
+    std::vector<std::string> names;
+    for (const auto& p : layers) names.push_back(p.layer);
+    make_qdq_full_graph(m.mutable_graph(), names, *outputs);
+  }
+  if (uint8_activations) use_uint8_activations(m.mutable_graph());
   strip_op_data_type(m.mutable_graph());
   order_nodes(m.mutable_graph());
   check_qdq_model(m);
@@ -156,17 +166,17 @@ onnx::ModelProto build_qdq_model(const std::string& modified_bytes, const std::s
 
 SaveFormats parse_save_formats(const std::vector<std::string>& names,
                                const std::string& argument) {
-  const std::string allowed = "allowed values: 'deploy', 'fake_quant', 'qdq'";
+  const std::string allowed = "allowed values: 'deploy', 'fake_quant', 'qdq', 'qdq_full'";
   auto listed = [&names] {
     std::string s;
     for (const auto& n : names) s += (s.empty() ? "'" : ", '") + n + "'";
     return "(" + s + ")";
   };
   if (names.empty()) throw_value_error(argument + " " + listed() + " is empty; " + allowed);
-  SaveFormats f{false, false, false};
+  SaveFormats f{false, false, false, false};
   for (const auto& n : names) {
     bool* slot = n == "deploy" ? &f.deploy : n == "fake_quant" ? &f.fake_quant
-                 : n == "qdq" ? &f.qdq : nullptr;
+                 : n == "qdq" ? &f.qdq : n == "qdq_full" ? &f.qdq_full : nullptr;
     if (!slot) throw_value_error(argument + " " + listed() + " has an unknown format '" + n +
                                  "'; " + allowed);
     if (*slot) throw_value_error(argument + " " + listed() + " names '" + n + "' twice; " +
@@ -174,6 +184,13 @@ SaveFormats parse_save_formats(const std::vector<std::string>& names,
     *slot = true;
   }
   return f;
+}
+
+bool parse_activation_dtype(const std::string& value, const std::string& argument) {
+  if (value == "int8") return false;
+  if (value == "uint8") return true;
+  throw_value_error(argument + " '" + value + "' is invalid; allowed values: 'int8' (zero point "
+                    "offset_d), 'uint8' (zero point offset_d + 128)");
 }
 
 void write_modified_onnx(const std::string& exported, const ModifiedOnnxSpec& spec,
@@ -218,7 +235,7 @@ std::pair<std::string, std::string> save_quant_models_from_bytes(
 std::vector<std::string> save_quant_models_from_bytes(
     const std::string& modified_bytes, const std::string& what,
     const std::vector<LayerQuantParams>& layers, const std::string& save_path,
-    const SaveFormats& formats) {
+    const SaveFormats& formats, const QdqOptions& qdq) {
   const auto [dir, prefix] = split_save_path(save_path);
   const std::string lead = prefix.empty() ? std::string() : prefix + "_";
   std::vector<PreparedFile> files;
@@ -233,8 +250,14 @@ std::vector<std::string> save_quant_models_from_bytes(
     }
   }
   if (formats.qdq) {
-    onnx::ModelProto q = build_qdq_model(modified_bytes, what, layers);
+    onnx::ModelProto q =
+        build_qdq_model(modified_bytes, what, layers, nullptr, qdq.uint8_activations);
     files.push_back(prepare_model(&q, dir + lead + "qdq_model.onnx", "qdq"));
+  }
+  if (formats.qdq_full) {
+    onnx::ModelProto q =
+        build_qdq_model(modified_bytes, what, layers, &qdq.outputs, qdq.uint8_activations);
+    files.push_back(prepare_model(&q, dir + lead + "qdq_full_model.onnx", "qdq_full"));
   }
   std::vector<std::string> paths;
   for (const PreparedFile& f : files) {

@@ -29,24 +29,38 @@ void write_modified_onnx(const std::string& exported, const ModifiedOnnxSpec& sp
 std::pair<std::string, std::string> split_save_path(const std::string& save_path);
 
 // Which files save_model writes: the reference's deploy and fake-quant models
-// by default; `qdq` adds <prefix>_qdq_model.onnx (standard ONNX QDQ, opset 13).
+// by default; `qdq` adds <prefix>_qdq_model.onnx (standard ONNX QDQ, opset 13),
+// `qdq_full` <prefix>_qdq_full_model.onnx (qdq_full_pass.h: needs output scales).
 struct SaveFormats {
   bool deploy = true;
   bool fake_quant = true;
   bool qdq = false;
+  bool qdq_full = false;
 };
-// The formats named "deploy", "fake_quant", "qdq" (any order, each at most
+// The formats named "deploy", "fake_quant", "qdq", "qdq_full" (any order, each at most
 // once). ValueError naming `argument`, the value and the allowed values for an
 // unknown, repeated or empty list.
 SaveFormats parse_save_formats(const std::vector<std::string>& names, const std::string& argument);
 
+// How the QDQ and qdq_full models are written: the qdq_full model's output
+// quantizers, and whether activations are uint8 (zero point offset_d + 128:
+// the same integers shifted by 128, what ONNX Runtime's x86 kernels take)
+// rather than int8 (zero point offset_d).
+struct QdqOptions {
+  std::vector<OutputQuantParams> outputs;
+  bool uint8_activations = false;
+};
+// "int8" → false, "uint8" → true; else ValueError naming `argument`, the value
+// and the allowed values.
+bool parse_activation_dtype(const std::string& value, const std::string& argument);
+
 // Writes the models `formats` asks for, in the order deploy, fake-quant, QDQ,
-// each only after all of them were built and serialised (a failure writes
-// nothing). Returns their paths in that order.
+// qdq_full, each only after all of them were built and serialised (a failure
+// writes nothing). Returns their paths in that order.
 std::vector<std::string> save_quant_models_from_bytes(
     const std::string& modified_bytes, const std::string& what,
     const std::vector<LayerQuantParams>& layers, const std::string& save_path,
-    const SaveFormats& formats);
+    const SaveFormats& formats, const QdqOptions& qdq = {});
 // The QDQ model's bytes from the modified ONNX's bytes, without writing anything.
 std::string qdq_model_bytes(const std::string& modified_bytes,
                             const std::vector<LayerQuantParams>& layers);

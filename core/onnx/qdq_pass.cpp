@@ -8,6 +8,7 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "onnx/deploy_pass.h"
@@ -204,6 +205,26 @@ void make_qdq_graph(onnx::GraphProto* g, const std::vector<LayerQuantParams>& la
       }
       remove_dequant(g, i);
     }
+  }
+}
+
+void use_uint8_activations(onnx::GraphProto* g) {
+  std::set<std::string> zero_points;
+  for (const auto& n : g->node()) {
+    if (n.op_type() == "QuantizeLinear" && n.input_size() == 3) zero_points.insert(n.input(2));
+  }
+  for (const std::string& name : zero_points) {
+    onnx::TensorProto* t = find_initializer(g, name);
+    if (!t || t->data_type() != onnx::TensorProto::INT8) {
+      throw_runtime_error("the zero point '" + name + "' of a QuantizeLinear is no int8 "
+                          "initializer (a bug in OpenAMCT)");
+    }
+    const std::vector<int8_t> v = raw_values<int8_t>(*t);
+    std::string bytes;
+    for (int8_t z : v) bytes.push_back(static_cast<char>(static_cast<uint8_t>(z + 128)));
+    t->set_data_type(onnx::TensorProto::UINT8);
+    t->clear_int32_data();
+    t->set_raw_data(bytes);
   }
 }
 

@@ -22,6 +22,13 @@ namespace onnx_passes {
 // express at opset 13: activations other than INT8, float16 layers.
 void make_qdq_graph(onnx::GraphProto* g, const std::vector<LayerQuantParams>& layers);
 
+// Every QuantizeLinear's zero point (and so its DequantizeLinears') becomes
+// uint8 offset_d + 128: the same integers shifted by 128, so the model computes
+// exactly what it computed with int8, in the type ONNX Runtime's x86 kernels
+// take (it converts a Q/DQ pair to uint8 itself only when the Q has one reader).
+// Weights stay int8.
+void use_uint8_activations(onnx::GraphProto* g);
+
 // Runs onnx::checker and strict shape inference on `m`; RuntimeError with
 // their message (a bug in OpenAMCT unless the modified ONNX was hand-edited).
 void check_qdq_model(const onnx::ModelProto& m);

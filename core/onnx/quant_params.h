@@ -23,5 +23,13 @@ struct LayerQuantParams {
   bool has_weight = true;                    // false for AvgPool2d (no wts_type)
 };
 
+// An output quantizer of the qdq_full model (qdq_full_pass.h): the output of
+// `layer` (node name) with scale `scale` and int8 zero point `offset`.
+struct OutputQuantParams {
+  std::string layer;
+  float scale = 1.0f;
+  int32_t offset = 0;
+};
+
 }  // namespace onnx_passes
 }  // namespace openamct

@@ -111,11 +111,19 @@ ConfigCheckSummary check_config(const std::string& config_file, torch::jit::Modu
 // `formats` chooses the files among "deploy", "fake_quant" and "qdq" (the
 // latter: <save_path>_qdq_model.onnx, standard ONNX QuantizeLinear /
 // DequantizeLinear at opset 13 that any ONNX runtime runs); ValueError naming
-// `formats` for an unknown, repeated or empty list.
+// `formats` for an unknown, repeated or empty list. "qdq_full" (an opt-in) is
+// <save_path>_qdq_full_model.onnx: the QDQ model plus quantizers for the
+// outputs of the layers that feed residual Adds, from the output scales that
+// quantize_model(..., qdq_full=True) writes beside the record (FileNotFoundError
+// without them, RuntimeError for those of another record). `activation_dtype`
+// "int8" (zero point offset_d) or "uint8" (offset_d + 128, the same integers)
+// is how the QDQ and qdq_full models store activations; ValueError for another
+// value, or "uint8" without either of those formats.
 // Needs no model: the Python call and `openamct save-model` share it.
 void save_model(const std::string& modified_onnx_file, const std::string& record_file,
                 const std::string& save_path,
-                const std::vector<std::string>& formats = {"deploy", "fake_quant"});
+                const std::vector<std::string>& formats = {"deploy", "fake_quant"},
+                const std::string& activation_dtype = "int8");
 
 // The layer table of a TorchScript model, as create_quant_config sees it
 // (for tools and for comparing producers).

@@ -165,11 +165,11 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
                    "--format", "deploy,int8"},
                   "openamct save-model: error: invalid --format 'int8': expected deploy, "
-                  "fake_quant or qdq"},
+                  "fake_quant, qdq or qdq_full"},
         UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
                    "--format", ""},
                   "openamct save-model: error: invalid --format '': expected deploy, "
-                  "fake_quant or qdq"},
+                  "fake_quant, qdq or qdq_full"},
         UsageCase{{"save-model", "--modified", "m.onnx", "--record", "r.txt", "-o", "q",
                    "--format", "qdq", "--format", "deploy,qdq"},
                   "openamct save-model: error: --format names 'qdq' twice"}));
