@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the core, the CLI, the Python extension and the GoogleTest suite with
 # AddressSanitizer and UndefinedBehaviorSanitizer (-DOPENAMCT_SANITIZE=ON) in
-# ${OPENAMCT_ASAN_BUILD_DIR:-build-asan}, runs the suite, then the Python tests
-# that drive the extension's own C++. Any sanitizer report fails the run.
+# ${OPENAMCT_ASAN_BUILD_DIR:-build-asan} (-O1 -g1: see CMakeLists.txt), then runs
+# the suite and the Python tests that drive the extension's own C++, side by
+# side. Any sanitizer report fails the run.
 # Extra arguments go to the test binary, e.g.
 #   scripts/sanitize.sh --gtest_filter='BadInput.*'
 set -euo pipefail
@@ -28,18 +29,42 @@ cmake --build "$BUILD" -j"${OPENAMCT_ASAN_JOBS:-$(nproc)}"
 # -fno-sanitize-recover=undefined).
 export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:detect_stack_use_after_return=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-"$BUILD/openamct_tests" "$@"
-
-# The extension's C++ (bindings/python: the meta shadow, the static facts and the algorithms,
-# written against CPython's C API, reference counts and all) under the same
-# sanitizers, driven by the Python tests that exercise it. Python itself is
-# not instrumented, so the sanitizer runtimes are preloaded; LeakSanitizer is
-# off here because CPython keeps objects alive until exit by design.
-echo "== Python tests on the sanitized extension"
+# Three single-threaded runs side by side, so that both cores work (they took
+# 450 s one after the other): the GoogleTest suite, and the Python tests of
+# the extension's C++ in two groups of about equal time. Each writes its own
+# log; a failing run's log is printed whole.
+#
+# The Python tests: the extension's C++ (bindings/python: the meta shadow, the
+# static facts and the algorithms, written against CPython's C API, reference
+# counts and all) under the same sanitizers. Python itself is not
+# instrumented, so the sanitizer runtimes are preloaded; LeakSanitizer is off
+# there because CPython keeps objects alive until exit by design.
 CXX_BIN=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
 PRELOAD="$("$CXX_BIN" -print-file-name=libasan.so) $("$CXX_BIN" -print-file-name=libubsan.so)"
-cd "$ROOT/tests/python"
-LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
-  PYTHONPATH="$BUILD/python" OPENAMCT_BUILD_DIR="$BUILD" OPENAMCT_CLI="$BUILD/bin/openamct" \
-  /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-  test_capture_paths.py test_api.py test_interfaces.py test_bad_input.py test_algorithms.py test_onnx_passes.py
+LOGS=$(mktemp -d)
+trap 'rm -rf "$LOGS"' EXIT
+sanitized_pytest() {
+  (cd "$ROOT/tests/python" &&
+    LD_PRELOAD="$PRELOAD" ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" \
+    PYTHONPATH="$BUILD/python" OPENAMCT_BUILD_DIR="$BUILD" OPENAMCT_CLI="$BUILD/bin/openamct" \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider "$@")
+}
+names=(gtest "python: ONNX passes" "python: capture, API, bad input, algorithms")
+"$BUILD/openamct_tests" "$@" >"$LOGS/0" 2>&1 &
+pids=($!)
+sanitized_pytest test_onnx_passes.py >"$LOGS/1" 2>&1 &
+pids+=($!)
+sanitized_pytest test_capture_paths.py test_api.py test_interfaces.py test_bad_input.py \
+  test_algorithms.py >"$LOGS/2" 2>&1 &
+pids+=($!)
+failed=0
+for i in "${!pids[@]}"; do
+  if wait "${pids[$i]}"; then
+    echo "== sanitized ${names[$i]}: $(grep -E 'PASSED|passed' "$LOGS/$i" | tail -n 1)"
+  else
+    echo "== sanitized ${names[$i]} FAILED:"
+    cat "$LOGS/$i"
+    failed=1
+  fi
+done
+exit $failed
