@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "onnx/deploy_pass.h"
+#include "onnx_test_layers.h"
 #include "onnx/node_order.h"
 #include "onnx/onnx_graph.h"
 #include "onnx/opset13.h"
@@ -19,12 +20,8 @@ namespace op = openamct::onnx_passes;
 
 namespace {
 
-void float_value(onnx::ValueInfoProto* v, const std::string& name, std::vector<int64_t> dims) {
-  v->set_name(name);
-  auto* t = v->mutable_type()->mutable_tensor_type();
-  t->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
-}
+using op::test::float_value;
+using op::test::node;
 
 // x[1,2,2,2] -> Conv c -> Add a (+ x) -> Relu r -> Conv d -> y, plus an Add of
 // a constant (bias-like) after d; opset 11.
@@ -47,17 +44,8 @@ onnx::ModelProto residual_model() {
   return m;
 }
 
-op::LayerQuantParams params(const std::string& layer, float scale_d, int32_t offset_d) {
-  op::LayerQuantParams p;
-  p.layer = layer;
-  p.scale_d = scale_d;
-  p.offset_d = offset_d;
-  p.scale_w = {0.01f, 0.02f};
-  p.offset_w = {0, 0};
-  return p;
-}
-
-const std::vector<op::LayerQuantParams> kLayers = {params("c", 0.1f, -3), params("d", 0.2f, -128)};
+const std::vector<op::LayerQuantParams> kLayers = {op::test::conv_params(),
+                                                     op::test::layer_params("d", 0.2f, -128)};
 
 onnx::ModelProto qdq_full_of(const std::vector<op::OutputQuantParams>& outputs) {
   onnx::ModelProto m = residual_model();
@@ -69,12 +57,6 @@ onnx::ModelProto qdq_full_of(const std::vector<op::OutputQuantParams>& outputs) 
   op::strip_op_data_type(m.mutable_graph());
   op::order_nodes(m.mutable_graph());
   return m;
-}
-
-const onnx::NodeProto& node(const onnx::GraphProto& g, const std::string& name) {
-  const int i = op::find_node(g, name);
-  EXPECT_GE(i, 0) << name;
-  return g.node(i);
 }
 
 }  // namespace

@@ -19,12 +19,9 @@ namespace op = openamct::onnx_passes;
 
 namespace {
 
-void float_value(onnx::ValueInfoProto* v, const std::string& name, std::vector<int64_t> dims) {
-  v->set_name(name);
-  auto* t = v->mutable_type()->mutable_tensor_type();
-  t->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
-}
+using op::test::conv_params;
+using op::test::float_value;
+using op::test::node;
 
 // x[1,1,2,2] -> Conv c (weight w [2,1,1,1], bias b [2]) -> y[1,2,2,2], opset 11.
 onnx::ModelProto conv_model() {
@@ -42,7 +39,6 @@ onnx::ModelProto conv_model() {
   return m;
 }
 
-using op::test::conv_params;
 
 onnx::ModelProto qdq_of(onnx::ModelProto m, const std::vector<op::LayerQuantParams>& layers) {
   op::upgrade_to_opset13(&m);
@@ -52,12 +48,6 @@ onnx::ModelProto qdq_of(onnx::ModelProto m, const std::vector<op::LayerQuantPara
   op::strip_op_data_type(m.mutable_graph());
   op::order_nodes(m.mutable_graph());
   return m;
-}
-
-const onnx::NodeProto& node(const onnx::GraphProto& g, const std::string& name) {
-  const int i = op::find_node(g, name);
-  EXPECT_GE(i, 0) << name;
-  return g.node(i);
 }
 
 }  // namespace
