@@ -86,6 +86,19 @@ std::pair<float, float> torch_ifmr(const at::Tensor& x, bool with_offset, int64_
   return {scale, offset};
 }
 
+// IFMR on each input, with and without offset, gives the transcription's bits.
+void expect_ifmr_matches_torch(const std::vector<at::Tensor>& inputs) {
+  for (const auto& x : inputs) {
+    for (bool with_offset : {false, true}) {
+      const auto got = alg::ifmr({x}, ifmr_options(with_offset));
+      const auto want = torch_ifmr(x, with_offset, 8);
+      EXPECT_EQ(bits(got.scale), bits(want.first))
+          << "n=" << x.numel() << " max " << x.max().item<float>() << " offset=" << with_offset;
+      EXPECT_EQ(static_cast<float>(got.offset), want.second);
+    }
+  }
+}
+
 }  // namespace
 
 // ---- numeric primitives ----------------------------------------------------------
@@ -212,15 +225,7 @@ TEST(AlgorithmsIfmr, LargeSkewedDataMatchesTheTorchTranscription) {
   const int64_t n = int64_t{1} << 19;
   const std::vector<at::Tensor> inputs = {at::relu(at::randn({n})), at::exp(at::randn({n}) * 2.0),
                                           at::randn({n}) * 0.01 + 3.0};
-  for (const auto& x : inputs) {
-    for (bool with_offset : {false, true}) {
-      const auto got = alg::ifmr({x}, ifmr_options(with_offset));
-      const auto want = torch_ifmr(x, with_offset, 8);
-      EXPECT_EQ(bits(got.scale), bits(want.first))
-          << "max " << x.max().item<float>() << " offset=" << with_offset;
-      EXPECT_EQ(static_cast<float>(got.offset), want.second);
-    }
-  }
+  expect_ifmr_matches_torch(inputs);
 }
 
 // The sorted-data loss against a plain double sum over every element: block
@@ -254,15 +259,7 @@ TEST(AlgorithmsIfmr, ExactLossPathsMatchTheTorchTranscription) {
   const std::vector<at::Tensor> inputs = {
       at::randn({3000}) * 3e18, at::randn({3000}) * 1e20 + 5e19,
       at::round(at::randn({5000}) * 3.0), at::round(at::rand({4096}) * 255.0) - 128.0};
-  for (const auto& x : inputs) {
-    for (bool with_offset : {false, true}) {
-      const auto got = alg::ifmr({x}, ifmr_options(with_offset));
-      const auto want = torch_ifmr(x, with_offset, 8);
-      EXPECT_EQ(bits(got.scale), bits(want.first))
-          << "max " << x.abs().max().item<float>() << " offset=" << with_offset;
-      EXPECT_EQ(static_cast<float>(got.offset), want.second);
-    }
-  }
+  expect_ifmr_matches_torch(inputs);
 }
 
 // Scales below FLT_EPSILON become 1.0, so for tiny activations some or all
@@ -275,15 +272,7 @@ TEST(AlgorithmsIfmr, CandidatesWithTheSameQuantiserTieAsTorchDoes) {
       at::rand({4096}) * 3.1e-5,                 // the smaller ratios' scales are 1.0
       at::randn({4096}) * 3e-5 - 1e-5,           // both ends clamp differently
       at::relu(at::randn({70000})) * 2e-5};      // mostly zeros, then tiny values
-  for (const auto& x : inputs) {
-    for (bool with_offset : {false, true}) {
-      const auto got = alg::ifmr({x}, ifmr_options(with_offset));
-      const auto want = torch_ifmr(x, with_offset, 8);
-      EXPECT_EQ(bits(got.scale), bits(want.first))
-          << "max " << x.max().item<float>() << " offset=" << with_offset;
-      EXPECT_EQ(static_cast<float>(got.offset), want.second);
-    }
-  }
+  expect_ifmr_matches_torch(inputs);
 }
 
 TEST(AlgorithmsIfmr, StreamingEqualsOneCallOverTheList) {
