@@ -106,11 +106,10 @@ float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
     squares.reset(new float[n]);
     detail::advise_huge_pages(squares.get(), n * sizeof(float));
   }
-  const float lo = c.lo, hi = c.hi, s = c.scale;
+  const detail::GridCandidate local = c;  // a copy: the stores below cannot alias it
   for (size_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float q = detail::rne(std::min(std::max(v, lo), hi) / s) * s;  // quantise(), unrolled
-    const float d = q - v;
+    const float d = quantise(v, local) - v;
     squares[i] = d * d;
   }
   const at::Tensor t = at::from_blob(squares.get(), {static_cast<int64_t>(n)},
