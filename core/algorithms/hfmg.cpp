@@ -131,68 +131,109 @@ struct LossModel {
 };
 
 // Exact integer moments of the counts: prefix sums of c_i, i*c_i, i^2*c_i.
+// Counts saturate at 2^24, so 64-bit integers hold them for up to ~4096 bins
+// (int64 arithmetic is several times faster than __int128 here); larger
+// histograms use Int = __int128.
+template <typename Int>
 struct Moments {
-  std::vector<__int128> p0, p1, p2;
+  std::vector<Int> p0, p1, p2;
   explicit Moments(const std::vector<int64_t>& counts) {
     const size_t n = counts.size();
     p0.assign(n + 1, 0);
     p1.assign(n + 1, 0);
     p2.assign(n + 1, 0);
     for (size_t i = 0; i < n; ++i) {
-      const __int128 c = counts[i], ii = static_cast<__int128>(i);
+      const Int c = counts[i], ii = static_cast<Int>(i);
       p0[i + 1] = p0[i] + c;
       p1[i + 1] = p1[i] + c * ii;
       p2[i + 1] = p2[i] + c * ii * ii;
     }
   }
+
+  // sum over source bins a <= i < b of count_i / W times the integral over
+  // bin i of t^2, t measured from a point `ap` right of bin a's lower edge.
+  double whole_bins_loss(int64_t a, int64_t b, double ap, double W) const {
+    const Int c0 = p0[b] - p0[a];
+    const Int s1 = p1[b] - p1[a], s2 = p2[b] - p2[a];
+    const Int i0 = a;
+    const double d1 = static_cast<double>(s1 - i0 * c0);
+    const double d2 = static_cast<double>(s2 - 2 * i0 * s1 + i0 * i0 * c0);
+    return W * W * d2 + (W * W - 2.0 * W * ap) * d1 +
+           (ap * ap - ap * W + W * W / 3.0) * static_cast<double>(c0);
+  }
 };
+
+// A lower bound of screening_loss: the source bins outside the range alone
+// (all in the first or the last dst bin, whose centres they are measured
+// from there too); the bins inside add terms >= 0.
+template <typename Int>
+double tails_loss(const LossModel& m, const Moments<Int>& mo, const Range& r) {
+  const double W = m.width, DW = m.dst_width(r), l = static_cast<double>(r.first);
+  const int64_t n = static_cast<int64_t>(m.rho.size());
+  const double first_centre = 0.5 * DW, last_centre = (m.dst_bins - 0.5) * DW;
+  const int64_t right = r.second + 1;
+  return mo.whole_bins_loss(0, r.first, first_centre + l * W, W) +
+         mo.whole_bins_loss(right, n, last_centre - (static_cast<double>(right) - l) * W, W);
+}
+
+// Whether every moment sum and the products screening_loss forms from them
+// (up to 4 * total * nbins^2) fit in int64.
+bool moments_fit_int64(const std::vector<int64_t>& counts) {
+  __int128 total = 0;
+  for (int64_t c : counts) total += c;
+  const __int128 n = static_cast<__int128>(counts.size());
+  return 4 * total * n * n < (static_cast<__int128>(1) << 62);
+}
 
 // Phase 1 (screening): the same loss as the exact real integral
 // sum_i rho_i * integral over bin i of (t - centre of its dst bin)^2, one dst
 // bin at a time: whole source bins from the integer moments, the (at most
 // two) split ones directly. O(2^b) per candidate instead of O(nbins). Its gap
 // to the reference's float32 value is far below kScreenTolerance.
-double screening_loss(const LossModel& m, const Moments& mo, const Range& r) {
+template <typename Int>
+double screening_loss(const LossModel& m, const Moments<Int>& mo, const std::vector<double>& padded,
+                      const Range& r) {
   const float dwf = m.dst_width(r);
   if (dwf < kFltEpsilon) return 0.0;
   const int64_t n = static_cast<int64_t>(m.rho.size());
   const int64_t dst = static_cast<int64_t>(m.dst_bins);
   const double W = m.width, DW = dwf, l = static_cast<double>(r.first);
-  const auto& counts = *m.counts;
-  double total = 0.0;
-  // Piece of source bin i over [xa, xb] (source-bin index units) against centre c.
+  const double ratio = DW / W, third_w = 1.0 / (3.0 * W);
+  // padded[i + 1] is count i, with zeros for i = -1, n and n + 1.
+  const double* cnt = padded.data() + 1;
+  // Piece of source bin i over [xa, xb] (source-bin index units) against
+  // centre c; an empty piece (xa == xb) is an exact 0.
   auto piece = [&](int64_t i, double xa, double xb, double c) {
-    if (i < 0 || i >= n || counts[i] == 0 || xb <= xa) return;
     const double ta = (xa - l) * W - c, tb = (xb - l) * W - c;
-    total += static_cast<double>(counts[i]) / W * (tb * tb * tb - ta * ta * ta) / 3.0;
+    return cnt[i] * third_w * (tb * tb * tb - ta * ta * ta);
   };
+  // Three sums (split bins on the left and on the right, whole bins), so
+  // that the adds of one dst bin do not wait for each other. The loop has no
+  // branch: which pieces exist is data, and they are walked left to right
+  // (each dst bin's upper edge is the next one's lower edge; the end bins
+  // reach out to -1 and n + 1, so a cast truncates an edge to its floor).
+  double left_parts = 0.0, right_parts = 0.0, whole = 0.0;
+  double xlo = -1.0;
+  int64_t flo = -1;
   for (int64_t k = 0; k < dst; ++k) {
     const double c = (static_cast<double>(k) + 0.5) * DW;
-    // The dst bin's span in source-bin index units (the end bins reach out).
-    const double xlo = k == 0 ? -1.0 : l + static_cast<double>(k) * DW / W;
     const double xhi = k == dst - 1 ? static_cast<double>(n) + 1.0
-                                    : l + static_cast<double>(k + 1) * DW / W;
-    const double flo = std::floor(xlo), fhi = std::floor(xhi);
-    if (flo == fhi) {  // inside one source bin
-      piece(static_cast<int64_t>(flo), xlo, xhi, c);
-      continue;
-    }
-    int64_t first = static_cast<int64_t>(std::ceil(xlo));  // first whole bin
-    const int64_t last = static_cast<int64_t>(fhi);       // one past the last whole bin
-    if (xlo != flo) piece(static_cast<int64_t>(flo), xlo, flo + 1.0, c);
-    if (xhi != fhi) piece(last, fhi, xhi, c);
-    const int64_t a = std::max<int64_t>(first, 0), b = std::min<int64_t>(last, n);
-    if (a >= b) continue;
-    const __int128 c0 = mo.p0[b] - mo.p0[a], s1 = mo.p1[b] - mo.p1[a], s2 = mo.p2[b] - mo.p2[a];
-    if (c0 == 0) continue;
-    const __int128 i0 = a;
-    const double d1 = static_cast<double>(s1 - i0 * c0);
-    const double d2 = static_cast<double>(s2 - 2 * i0 * s1 + i0 * i0 * c0);
-    const double ap = c - (static_cast<double>(a) - l) * W;  // u_i = (i - a) * W - ap
-    total += W * W * d2 + (W * W - 2.0 * W * ap) * d1 +
-             (ap * ap - ap * W + W * W / 3.0) * static_cast<double>(c0);
+                                    : l + static_cast<double>(k + 1) * ratio;
+    const int64_t fhi = static_cast<int64_t>(xhi);
+    const bool one_bin = flo == fhi;
+    const bool lo_whole = static_cast<double>(flo) == xlo;  // an edge on a bin edge splits nothing
+    // The split bin at the lower edge (or the one bin holding the dst bin) ...
+    left_parts += piece(flo, xlo, one_bin ? xhi : lo_whole ? xlo : static_cast<double>(flo + 1), c);
+    // ... the split bin at the upper edge, and the whole bins between.
+    right_parts += piece(fhi, one_bin ? xhi : static_cast<double>(fhi), xhi, c);
+    const int64_t first = lo_whole ? flo : flo + 1;
+    const int64_t a = std::clamp<int64_t>(first, 0, n);
+    const int64_t b = std::clamp<int64_t>(fhi, a, n);
+    whole += mo.whole_bins_loss(a, b, c - (static_cast<double>(a) - l) * W, W);
+    xlo = xhi;
+    flo = fhi;
   }
-  return total;
+  return (left_parts + right_parts) + whole;
 }
 
 // The reference's float32 losses of the candidates in `which`: the terms in
@@ -255,14 +296,38 @@ ActivationQuant hfmg_search(const std::vector<int64_t>& counts, float lo, float 
   // source bins each; phase 2: the per-bin float32 terms, summed in double,
   // for the survivors (for every candidate when 2^b is large).
   std::vector<double> approx(ranges.size(), std::numeric_limits<double>::infinity());
-  const Moments moments(counts);
   std::vector<double> screen(ranges.size());
-  for (size_t j = 0; j < ranges.size(); ++j) {
-    const Range& r = ranges[j];
-    screen[j] = 2 * (int64_t{1} << o.num_bits) <= r.second - r.first + 1
-                    ? screening_loss(m, moments, r)
-                    : std::numeric_limits<double>::quiet_NaN();
-  }
+  std::vector<double> padded(static_cast<size_t>(n) + 3, 0.0);
+  for (int64_t i = 0; i < n; ++i) padded[static_cast<size_t>(i) + 1] = static_cast<double>(counts[i]);
+  // Candidates whose tails alone already cost more than the best screen so
+  // far (with the tolerance, and a margin for the bound's own rounding) can
+  // never pass it: they are not screened. A sparse first sweep finds a good
+  // best early.
+  auto screen_all = [&](const auto& moments) {
+    constexpr size_t kStride = 16;
+    double best = std::numeric_limits<double>::infinity();
+    for (size_t pass = 0; pass < 2; ++pass) {
+      for (size_t j = 0; j < ranges.size(); ++j) {
+        if ((j % kStride == 0) != (pass == 0)) continue;
+        const Range& r = ranges[j];
+        if (2 * (int64_t{1} << o.num_bits) > r.second - r.first + 1) {
+          screen[j] = std::numeric_limits<double>::quiet_NaN();
+          continue;
+        }
+        const double bound = tails_loss(m, moments, r);
+        if (bound * (1.0 - 1e-6) > best + std::fabs(best) * kScreenTolerance) {
+          screen[j] = std::numeric_limits<double>::infinity();
+          continue;
+        }
+        screen[j] = screening_loss(m, moments, padded, r);
+        best = std::min(best, screen[j]);
+      }
+    }
+  };
+  if (moments_fit_int64(counts))
+    screen_all(Moments<int64_t>(counts));
+  else
+    screen_all(Moments<__int128>(counts));
   double min_screen = std::numeric_limits<double>::infinity();
   for (double v : screen)
     if (!std::isnan(v)) min_screen = std::min(min_screen, v);
@@ -312,20 +377,22 @@ HfmgCalibrator::HfmgCalibrator(const HfmgOptions& options) : options_(options) {
 
 std::optional<ActivationQuant> HfmgCalibrator::add_batch(const at::Tensor& batch) {
   if (result_) return std::nullopt;  // later batches change nothing
-  detail::check_quant_data(batch, "activation");
+  if (!batch.defined()) throw_value_error("hfmg: the batch is undefined");
+  detail::check_quant_dtype(batch, "activation");
   if (batch.numel() == 0)
     throw_value_error("hfmg: batch " + std::to_string(seen_ + 1) +
                       " is empty; every calibration batch needs at least one element");
   const at::Tensor x = detail::as_float32(batch);
   const float* p = x.data_ptr<float>();
   const int64_t n = x.numel();
-  const auto [mn, mx] = std::minmax_element(p, p + n);
+  const detail::FiniteRange range = detail::finite_min_max(p, n);
+  if (!range.finite) detail::throw_invalid_value("activation");
   if (seen_ == 0) {
-    lo_ = *mn;
-    hi_ = *mx;
+    lo_ = range.min;
+    hi_ = range.max;
     counts_ = detail::histc(p, n, options_.nbins, lo_, hi_);
   } else {
-    const float new_lo = std::min(*mn, lo_), new_hi = std::max(*mx, hi_);
+    const float new_lo = std::min(range.min, lo_), new_hi = std::max(range.max, hi_);
     std::vector<int64_t> merged = detail::histc(p, n, options_.nbins, new_lo, new_hi);
     detail::merge_histogram(counts_, lo_, hi_, merged, new_lo, new_hi);
     counts_ = std::move(merged);

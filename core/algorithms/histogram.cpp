@@ -35,8 +35,12 @@ std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, f
   const float last = bins - 1.0f;
   // Slot nbins collects what lies outside [left, right]. The bin indices of a
   // chunk are computed first (a loop the compiler vectorises: the division
-  // stays a true float32 division), then counted.
-  std::vector<int64_t> counts(static_cast<size_t>(nbins) + 1, 0);
+  // stays a true float32 division), then counted into four interleaved
+  // tables: activations pile up in a few bins (half of a ReLU's output is 0),
+  // and increments of one counter one after the other wait for each other.
+  constexpr int64_t kTables = 4;
+  const size_t slots = static_cast<size_t>(nbins) + 1;
+  std::vector<int64_t> tables(slots * kTables, 0);
   constexpr int64_t kChunk = 1024;
   int32_t pos[kChunk];
   for (int64_t start = 0; start < n; start += kChunk) {
@@ -49,10 +53,17 @@ std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, f
       const bool inside = v >= left && v <= right;
       pos[j] = inside ? static_cast<int32_t>(t) : static_cast<int32_t>(nbins);
     }
-    for (int64_t j = 0; j < m; ++j) ++counts[static_cast<size_t>(pos[j])];
+    int64_t j = 0;
+    for (; j + kTables <= m; j += kTables)
+      for (int64_t k = 0; k < kTables; ++k) ++tables[static_cast<size_t>(k) * slots + pos[j + k]];
+    for (; j < m; ++j) ++tables[static_cast<size_t>(pos[j])];
   }
-  counts.pop_back();
-  for (auto& c : counts) c = std::min(c, kFloatCountLimit);
+  std::vector<int64_t> counts(static_cast<size_t>(nbins));
+  for (size_t b = 0; b < counts.size(); ++b) {
+    int64_t c = 0;
+    for (int64_t k = 0; k < kTables; ++k) c += tables[static_cast<size_t>(k) * slots + b];
+    counts[b] = std::min(c, kFloatCountLimit);
+  }
   return counts;
 }
 

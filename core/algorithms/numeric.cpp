@@ -2,6 +2,8 @@
 // numeric.h that are not inline.
 #include "numeric.h"
 
+#include <algorithm>
+
 #include <sys/mman.h>
 
 #include <cstdint>
@@ -49,6 +51,47 @@ void check_quant_dtype(const at::Tensor& t, const char* what) {
 
 void throw_invalid_value(const char* what) {
   throw_runtime_error(std::string("The ") + what + " to be quantized has invalid value inf or nan!");
+}
+
+FiniteRange finite_min_max(const float* p, int64_t n) {
+  // Sixteen independent lanes (the compiler turns them into vector min, max
+  // and add); x * 0 is 0 for a finite x and NaN otherwise, so one sum holds
+  // the finiteness of every element.
+  constexpr int64_t kLanes = 16;
+  float mn[kLanes], mx[kLanes], nf[kLanes];
+  for (int64_t k = 0; k < kLanes; ++k) {
+    mn[k] = mx[k] = p[0];
+    nf[k] = 0.0f;
+  }
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int64_t k = 0; k < kLanes; ++k) {
+      const float v = p[i + k];
+      mn[k] = v < mn[k] ? v : mn[k];
+      mx[k] = v > mx[k] ? v : mx[k];
+      nf[k] += v * 0.0f;
+    }
+  }
+  for (; i < n; ++i) {
+    mn[0] = p[i] < mn[0] ? p[i] : mn[0];
+    mx[0] = p[i] > mx[0] ? p[i] : mx[0];
+    nf[0] += p[i] * 0.0f;
+  }
+  FiniteRange r{true, mn[0], mx[0]};
+  for (int64_t k = 0; k < kLanes; ++k) {
+    r.min = mn[k] < r.min ? mn[k] : r.min;
+    r.max = mx[k] > r.max ? mx[k] : r.max;
+    r.finite &= nf[k] == 0.0f;
+  }
+  if (!r.finite) return r;
+  // A zero extreme: the sign of the first (min) or last (max) zero.
+  if (r.min == 0.0f) r.min = *std::find(p, p + n, 0.0f);
+  if (r.max == 0.0f) {
+    int64_t j = n - 1;
+    while (p[j] != 0.0f) --j;
+    r.max = p[j];
+  }
+  return r;
 }
 
 at::Tensor as_float32(const at::Tensor& t) {

@@ -25,6 +25,17 @@ void check_quant_data(const at::Tensor& t, const char* what);
 void check_quant_dtype(const at::Tensor& t, const char* what);
 [[noreturn]] void throw_invalid_value(const char* what);
 
+// The smallest and largest of n > 0 float32 values, and whether all are
+// finite, in one pass (HFMG reads its batches once for the three). The values
+// are those of std::minmax_element: the first minimum and the last maximum,
+// which only differ in the sign of a zero. Min and max are meaningless when
+// `finite` is false.
+struct FiniteRange {
+  bool finite;
+  float min, max;
+};
+FiniteRange finite_min_max(const float* p, int64_t n);
+
 // A contiguous float32 CPU copy (or view) of a float32/float16 tensor.
 at::Tensor as_float32(const at::Tensor& t);
 

@@ -3,6 +3,7 @@
 // fast IFMR/HFMG paths against torch transcriptions of the reference's rule.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -117,6 +118,54 @@ TEST(AlgorithmsNumeric, HistcMatchesTorchHistc) {
   const at::Tensor want = at::histc(x, 97, lo, hi).to(at::kLong);
   const std::vector<int64_t> got = alg::detail::histc(x.data_ptr<float>(), x.numel(), 97, lo, hi);
   for (int64_t i = 0; i < 97; ++i) EXPECT_EQ(got[i], want[i].item<int64_t>()) << "bin " << i;
+}
+
+TEST(AlgorithmsNumeric, HistcOfPiledUpDataMatchesTorchHistc) {
+  // Half the elements in one bin, as after a ReLU, and a length that is not
+  // a multiple of the four interleaved count tables.
+  at::Tensor x = at::relu(at::randn({4099}, at::TensorOptions().dtype(at::kFloat)));
+  const float lo = x.min().item<float>(), hi = x.max().item<float>();
+  const at::Tensor want = at::histc(x, 64, lo, hi).to(at::kLong);
+  const std::vector<int64_t> got = alg::detail::histc(x.data_ptr<float>(), x.numel(), 64, lo, hi);
+  for (int64_t i = 0; i < 64; ++i) EXPECT_EQ(got[i], want[i].item<int64_t>()) << "bin " << i;
+}
+
+TEST(AlgorithmsNumeric, FiniteMinMaxGivesTheValuesOfMinmaxElement) {
+  // Lengths below, at and above the 16 lanes; the extremes at the ends too.
+  for (int64_t n : {1, 5, 16, 17, 40, 1000}) {
+    at::Tensor x = at::randn({n}, at::TensorOptions().dtype(at::kFloat));
+    const float* p = x.data_ptr<float>();
+    const auto [mn, mx] = std::minmax_element(p, p + n);
+    const alg::detail::FiniteRange r = alg::detail::finite_min_max(p, n);
+    EXPECT_TRUE(r.finite);
+    EXPECT_EQ(bits(r.min), bits(*mn)) << n;
+    EXPECT_EQ(bits(r.max), bits(*mx)) << n;
+  }
+}
+
+TEST(AlgorithmsNumeric, FiniteMinMaxKeepsTheSignOfTheFirstMinAndTheLastMaxZero) {
+  // minmax_element: the first of equal minima, the last of equal maxima.
+  std::vector<float> x(37, 1.0f);
+  x[3] = -0.0f;
+  x[20] = 0.0f;
+  alg::detail::FiniteRange r = alg::detail::finite_min_max(x.data(), 37);
+  EXPECT_EQ(bits(r.min), bits(-0.0f));
+  for (float& v : x) v = -v;
+  x[3] = 0.0f;
+  x[36] = -0.0f;
+  r = alg::detail::finite_min_max(x.data(), 37);
+  EXPECT_EQ(bits(r.max), bits(-0.0f));
+}
+
+TEST(AlgorithmsNumeric, FiniteMinMaxFindsNaNAndInfAnywhere) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    for (size_t at : {0u, 7u, 16u, 33u}) {  // a lane, the next block, the tail
+      std::vector<float> x(34, 0.5f);
+      x[at] = bad;
+      EXPECT_FALSE(alg::detail::finite_min_max(x.data(), 34).finite) << bad << " at " << at;
+    }
+  }
 }
 
 TEST(AlgorithmsNumeric, HistcPutsTheLastEdgeInTheLastBin) {

@@ -199,3 +199,35 @@ def test_hfmg_on_ranges_near_float_max_gives_the_transcriptions_result(values, n
         return
     got = alg.hfmg([x], num_bits=8, with_offset=with_offset, nbins=nbins)
     assert f32bits(got['scale']) == f32bits(want[0]) and got['offset'] == want[1]
+
+
+# HFMG screens its ~1500 trimmed ranges with a fast estimate and skips those
+# whose tails alone cost more than the best so far; neither may change the
+# pick. Activation-like shapes: ReLU piles, heavy tails, a few outliers,
+# sparse and quantised values, over one to three batches of growing range.
+def _activation_like(kind, n, g):
+    x = torch.randn(n, generator=g)
+    return {
+        'relu': torch.relu(x),
+        'normal': x * 3,
+        'skewed': torch.rand(n, generator=g) ** 4,
+        'heavy': x / (torch.rand(n, generator=g) + 0.05),
+        'sparse': torch.relu(x) * (torch.rand(n, generator=g) < 0.05),
+        'outliers': torch.cat([x[:-8], torch.full((8,), 40.0)]),
+        'steps': torch.round(x * 4) / 4,
+    }[kind]
+
+
+@pytest.mark.parametrize('kind', ['relu', 'normal', 'skewed', 'heavy', 'sparse', 'outliers',
+                                  'steps'])
+@pytest.mark.parametrize('num_bits,with_offset,nbins,batches', [(8, True, 1024, 2),
+                                                                 (8, False, 2048, 3),
+                                                                 (4, True, 1024, 1)])
+def test_hfmg_equals_the_transcription_on_activation_like_data(kind, num_bits, with_offset,
+                                                               nbins, batches):
+    ref = _bench_transcriptions()
+    g = torch.Generator().manual_seed(len(kind) * 7 + nbins + batches)
+    xs = [_activation_like(kind, 20000, g) * (1.0 + 0.3 * i) for i in range(batches)]
+    want = ref.torch_hfmg(xs, num_bits=num_bits, with_offset=with_offset, nbins=nbins)
+    got = alg.hfmg(xs, num_bits=num_bits, with_offset=with_offset, nbins=nbins)
+    assert f32bits(got['scale']) == f32bits(want[0]) and got['offset'] == want[1]
