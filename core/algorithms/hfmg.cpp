@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "activation_result.h"
+#include "column_sums.h"
 #include "histogram.h"
 #include "numeric.h"
 #include "openamct/algorithms.h"
@@ -236,29 +237,26 @@ double screening_loss(const LossModel& m, const Moments<Int>& mo, const std::vec
   return (left_parts + right_parts) + whole;
 }
 
-// The reference's float32 losses of the candidates in `which`: the terms in
-// an nbins x candidates matrix (other columns zero), summed over dim 0 by
-// torch, so each column gets the reference's reduction order.
+// The reference's float32 losses of the candidates in `which`: the terms of
+// each part in an nbins x candidates matrix, summed over dim 0 by torch, so
+// each column gets the reference's reduction order (column_sums.h builds
+// only the columns it needs).
 std::vector<float> exact_losses(const LossModel& m, const std::vector<Range>& ranges,
                                 const std::vector<size_t>& which) {
   const int64_t n = static_cast<int64_t>(m.rho.size());
   const int64_t cols = static_cast<int64_t>(ranges.size());
-  at::Tensor mat = at::zeros({n, cols}, at::TensorOptions().dtype(at::kFloat));
-  float* p = mat.data_ptr<float>();
   std::array<std::vector<float>, 4> sums;
   for (int part = 0; part < 4; ++part) {
-    for (size_t j : which) {
-      const float dw = m.dst_width(ranges[j]);
-      const float hdw = dw / 2.0f;
-      for (int64_t i = 0; i < n; ++i) {
-        const Terms t = m.terms(i, ranges[j], dw, hdw);
-        const float v[4] = {t.same, t.left, t.mid, t.right};
-        p[i * cols + static_cast<int64_t>(j)] = v[part];
-      }
-    }
-    const at::Tensor s = mat.sum(0);
-    const float* sp = s.data_ptr<float>();
-    for (size_t j : which) sums[part].push_back(sp[j]);
+    sums[part] = detail::torch_column_sums(
+        n, cols, which, [&](int64_t j, float* out, int64_t stride) {
+          const float dw = m.dst_width(ranges[j]);
+          const float hdw = dw / 2.0f;
+          for (int64_t i = 0; i < n; ++i) {
+            const Terms t = m.terms(i, ranges[j], dw, hdw);
+            const float v[4] = {t.same, t.left, t.mid, t.right};
+            out[i * stride] = v[part];
+          }
+        });
   }
   std::vector<float> out;
   for (size_t k = 0; k < which.size(); ++k) {

@@ -3,6 +3,8 @@
 // fast IFMR/HFMG paths against torch transcriptions of the reference's rule.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/column_sums.h"
 #include "algorithms/histogram.h"
 #include "algorithms/numeric.h"
 #include "algorithms/sorted_losses.h"
@@ -603,4 +606,43 @@ TEST(AlgorithmsNumeric, RoundHalfToEvenEqualsNearbyintBitForBit) {
   for (float v : values)
     ASSERT_EQ(bits(alg::detail::rne(v)), bits(std::nearbyint(v))) << v;
   EXPECT_TRUE(std::isnan(alg::detail::rne(std::numeric_limits<float>::quiet_NaN())));
+}
+
+// ---- torch's column sums without the full matrix ---------------------------------
+TEST(AlgorithmsColumnSums, TheProbeFindsTheGroupSizeOfThisLibTorch) {
+  // Debian's LibTorch 1.13 on x86-64: 4 vectors of 8 (AVX2) or 16 (AVX-512)
+  // floats. 0 would mean every HFMG near-tie builds the full matrix again.
+  const int64_t g = alg::detail::torch_sum_group_size();
+  EXPECT_TRUE(g == 32 || g == 64) << g;
+}
+
+TEST(AlgorithmsColumnSums, EqualTheFullMatrixSumOnOneThreadAndOnTwo) {
+  const int threads = at::get_num_threads();
+  at::manual_seed(7);
+  for (int t : {1, 2}) {
+    at::set_num_threads(t);
+    for (int64_t rows : {5, 64, 300, 4096}) {
+      for (int64_t cols : {64, 100, 1500, 3071}) {
+        // Magnitudes spread over many octaves, so that the order of the adds shows.
+        const at::Tensor full = at::randn({rows, cols}) * at::exp2(at::randint(-12, 12, {rows, cols}));
+        for (const std::vector<size_t>& which :
+             {std::vector<size_t>{0}, {static_cast<size_t>(cols - 1)}, {1, 2, 40},
+              {0, static_cast<size_t>(cols / 2), static_cast<size_t>(cols - 3),
+               static_cast<size_t>(cols - 1)}}) {
+          const std::vector<float> got = alg::detail::torch_column_sums(
+              rows, cols, which, [&](int64_t col, float* out, int64_t stride) {
+                for (int64_t i = 0; i < rows; ++i) out[i * stride] = full[i][col].item<float>();
+              });
+          // The full matrix here has no zero columns: rebuild it with only `which`.
+          at::Tensor only = at::zeros({rows, cols});
+          for (size_t j : which) only.select(1, static_cast<int64_t>(j)).copy_(full.select(1, j));
+          const at::Tensor only_sum = only.sum(0);
+          for (size_t k = 0; k < which.size(); ++k)
+            EXPECT_EQ(bits(got[k]), bits(only_sum[static_cast<int64_t>(which[k])].item<float>()))
+                << t << " threads, " << rows << "x" << cols << ", column " << which[k];
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads);
 }
