@@ -37,6 +37,8 @@ class SortedLosses {
 
  private:
   double range_squared_error(int64_t begin, int64_t end, double value) const;
+  static uint32_t next_cell_key(float k, const GridCandidate& c);
+  int64_t first_at_least(int64_t from, uint32_t key) const;
   static float from_key(uint32_t key) {
     const uint32_t u = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
     float v;

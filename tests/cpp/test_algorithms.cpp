@@ -303,6 +303,37 @@ TEST(AlgorithmsIfmr, SortedLossesEqualTheDirectDoubleSum) {
   }
 }
 
+// The cells' edges are found from the float nearest (k + 0.5) * scale and
+// a few key steps: elements exactly on the edges (round half to even), one
+// ulp either side, -0.0 beside +0.0, and edges that overflow (scale near
+// FLT_MAX: the search falls back to quantising the elements themselves).
+TEST(AlgorithmsIfmr, SortedLossesFindTheCellEdgesExactly) {
+  auto direct_mse = [](const std::vector<float>& x, const alg::detail::GridCandidate& c) {
+    double sum = 0.0;
+    for (float v : x) {
+      const float q = alg::detail::rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
+      sum += (static_cast<double>(q) - v) * (static_cast<double>(q) - v);
+    }
+    return sum / static_cast<double>(x.size());
+  };
+  const float s = 0.037f;
+  std::vector<float> x = {-0.0f, 0.0f, -0.0f};
+  for (int j = -140; j < 140; ++j) {
+    const float edge = (static_cast<float>(j) + 0.5f) * s;
+    x.insert(x.end(), {edge, std::nextafter(edge, -1e9f), std::nextafter(edge, 1e9f), edge});
+  }
+  for (const alg::detail::GridCandidate& c :
+       {alg::detail::GridCandidate{-128.0f * s, 127.0f * s, s},
+        alg::detail::GridCandidate{-3.0f, 2.0f, s}, alg::detail::GridCandidate{0.0f, 4.0f, 0.02f}}) {
+    const double want = direct_mse(x, c);
+    EXPECT_NEAR(alg::detail::SortedLosses(x).mean_squared_error(c), want, want * 1e-12);
+  }
+  const std::vector<float> huge = {-3e38f, -1e38f, 0.0f, 1e38f, 2.5e38f, 3.3e38f};
+  const alg::detail::GridCandidate wide{-3.3e38f, 3.3e38f, 2.6e36f};
+  const double want = direct_mse(huge, wide);
+  EXPECT_NEAR(alg::detail::SortedLosses(huge).mean_squared_error(wide), want, want * 1e-12);
+}
+
 // Magnitudes past 1e18 skip the fast estimate and score every candidate by
 // the exact loss; integer-valued data makes many candidates tie exactly, so
 // the first of the tied ones must win, as torch.argmin picks it.
