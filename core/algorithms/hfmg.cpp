@@ -3,16 +3,19 @@
 // mapping the histogram onto 2^b equal bins (PyTorch HistogramObserver's
 // model) and the first minimum goes through the min-max rule.
 //
-// Exactness and speed: every per-bin term is computed with the reference's
-// float32 operations, fused in one pass per candidate (the reference builds
-// nbins x candidates matrices, a few dozen of them). The four sums are taken
-// in double; candidates within kTieTolerance of the best are re-summed with
-// torch's own float32 reduction over the same nbins x candidates layout, so
-// the chosen index is the reference's.
+// Exactness and speed: the reference builds nbins x candidates float32
+// matrices, a few dozen of them. Here a candidate whose tails alone cost more
+// than the best screen so far is dropped (O(1)); the others are screened in
+// O(2^b) from integer moments of the counts; the survivors get every per-bin
+// term with the reference's float32 operations, summed in double; those
+// within kTieTolerance of the best are re-summed with torch's own float32
+// reduction in the reference's column order (column_sums.h), so the chosen
+// index is the reference's.
 //
 // Memory: nbins counts (8 bytes each) and the float32 range, whatever the
-// number of batches; the search adds 4 * nbins floats, and an nbins x
-// candidates float matrix only while re-summing near ties.
+// number of batches; the search adds a few arrays of nbins numbers, and an
+// nbins x (the tied columns, rounded up to 32 or 64) float matrix only while
+// re-summing near ties.
 #include <algorithm>
 #include <array>
 #include <cmath>
