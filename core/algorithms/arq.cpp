@@ -85,13 +85,11 @@ ArqResult arq(const at::Tensor& weight, const ArqOptions& o) {
   r.scale.resize(rows);
   r.offset.resize(rows);
   for (int64_t i = 0; i < rows; ++i) {
-    const float* row = p + i * cols;
-    float mx = row[0], mn = row[0];
-    for (int64_t j = 1; j < cols; ++j) {
-      mx = std::max(mx, row[j]);
-      mn = std::min(mn, row[j]);
-    }
-    const ScaleOffset so = minmax_scale_offset(mx, mn, o.with_offset, o.num_bits);
+    // The row's extremes as a running std::max / std::min gives them (the
+    // first of equal values), in one vectorised pass.
+    const detail::FiniteRange e =
+        detail::finite_min_max(p + i * cols, cols, detail::ZeroSign::kFirst);
+    const ScaleOffset so = minmax_scale_offset(e.max, e.min, o.with_offset, o.num_bits);
     r.scale[i] = so.scale;
     r.offset[i] = so.offset;
   }

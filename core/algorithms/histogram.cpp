@@ -29,10 +29,20 @@ std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, f
     left_d -= 1.0;
     right_d += 1.0;
   }
-  const float left = static_cast<float>(left_d), right = static_cast<float>(right_d);
+  // torch.histc bins against edges from torch.linspace (float32): the
+  // division below gives a first guess, then the element is compared with
+  // the edges of that bin and its neighbours (ATen's linear interpolation
+  // with local search). The guess alone is one bin off for a few elements in
+  // 10^5 that lie within rounding of an edge.
+  const at::Tensor edge_tensor = at::linspace(left_d, right_d, nbins + 1,
+                                              at::TensorOptions().dtype(at::kFloat));
+  const float* edges = edge_tensor.data_ptr<float>();
+  const float left = edges[0], right = edges[nbins];
   const float width = right - left;
   const float bins = static_cast<float>(nbins);
-  const float last = bins - 1.0f;
+  // A range so wide that the division overflows (near FLT_MAX): no local
+  // search, the guess clamped into range as before.
+  const bool search = std::isfinite(width);
   // Slot nbins collects what lies outside [left, right]. The bin indices of a
   // chunk are computed first (a loop the compiler vectorises: the division
   // stays a true float32 division), then counted into four interleaved
@@ -49,9 +59,23 @@ std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, f
     for (int64_t j = 0; j < m; ++j) {
       const float v = p[j];
       const float t0 = (v - left) * bins / width;
-      const float t = t0 >= 0.0f ? std::min(t0, last) : 0.0f;  // NaN (infinite range) -> 0
+      const float t = t0 >= 0.0f ? std::min(t0, bins) : 0.0f;  // NaN (infinite range) -> 0
+      pos[j] = static_cast<int32_t>(t);
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      const float v = p[j];
+      int64_t b = pos[j];
+      if (search) {
+        // upper_bound over edges [b - 1, b + 2) (within 0..nbins), minus one.
+        const int64_t lo_i = std::max<int64_t>(0, b - 1);
+        const int64_t hi_i = std::min<int64_t>(b + 2, nbins + 1);
+        int64_t below = 0;
+        for (int64_t e = lo_i; e < hi_i; ++e) below += edges[e] <= v;
+        b = lo_i + below - 1;
+      }
+      b = std::min<int64_t>(b, nbins - 1);  // the last edge belongs to the last bin
       const bool inside = v >= left && v <= right;
-      pos[j] = inside ? static_cast<int32_t>(t) : static_cast<int32_t>(nbins);
+      pos[j] = inside ? static_cast<int32_t>(b) : static_cast<int32_t>(nbins);
     }
     int64_t j = 0;
     for (; j + kTables <= m; j += kTables)

@@ -8,9 +8,10 @@
 namespace openamct::algorithms::detail {
 
 // torch.histc(x, nbins, lo, hi) on float32 data: bin
-// trunc((x - left) * nbins / (right - left)) in float32, the last edge in the
-// last bin, values outside ignored; lo == hi bins over [lo - 1, hi + 1]. A
-// count saturates at 2^24 as histc's float32 counts do.
+// trunc((x - left) * nbins / (right - left)) in float32, corrected against
+// the float32 torch.linspace edges of that bin and its neighbours, the last
+// edge in the last bin, values outside ignored; lo == hi bins over
+// [lo - 1, hi + 1]. A count saturates at 2^24 as histc's float32 counts do.
 std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, float hi);
 
 // Merges `old` (range [lo, hi]) into `merged` (range [new_lo, new_hi], the

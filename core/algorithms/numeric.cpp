@@ -41,7 +41,11 @@ void check_quant_data(const at::Tensor& t, const char* what) {
     throw_value_error(std::string("the ") + what + " tensor must be on the CPU, got " +
                       t.device().str());
   if (t.numel() == 0) return;
-  if (!at::isfinite(t).all().item<bool>()) throw_invalid_value(what);
+  // float32 in memory order: one vectorised pass, no data-sized bool tensor.
+  const bool finite = t.scalar_type() == at::kFloat && t.is_contiguous()
+                          ? finite_min_max(t.data_ptr<float>(), t.numel()).finite
+                          : at::isfinite(t).all().item<bool>();
+  if (!finite) throw_invalid_value(what);
 }
 
 void check_quant_dtype(const at::Tensor& t, const char* what) {
@@ -53,7 +57,7 @@ void throw_invalid_value(const char* what) {
   throw_runtime_error(std::string("The ") + what + " to be quantized has invalid value inf or nan!");
 }
 
-FiniteRange finite_min_max(const float* p, int64_t n) {
+FiniteRange finite_min_max(const float* p, int64_t n, ZeroSign max_zero) {
   // Sixteen independent lanes (the compiler turns them into vector min, max
   // and add); x * 0 is 0 for a finite x and NaN otherwise, so one sum holds
   // the finiteness of every element.
@@ -87,9 +91,13 @@ FiniteRange finite_min_max(const float* p, int64_t n) {
   // A zero extreme: the sign of the first (min) or last (max) zero.
   if (r.min == 0.0f) r.min = *std::find(p, p + n, 0.0f);
   if (r.max == 0.0f) {
-    int64_t j = n - 1;
-    while (p[j] != 0.0f) --j;
-    r.max = p[j];
+    if (max_zero == ZeroSign::kFirst) {
+      r.max = *std::find(p, p + n, 0.0f);
+    } else {
+      int64_t j = n - 1;
+      while (p[j] != 0.0f) --j;
+      r.max = p[j];
+    }
   }
   return r;
 }

@@ -26,15 +26,17 @@ void check_quant_dtype(const at::Tensor& t, const char* what);
 [[noreturn]] void throw_invalid_value(const char* what);
 
 // The smallest and largest of n > 0 float32 values, and whether all are
-// finite, in one pass (HFMG reads its batches once for the three). The values
-// are those of std::minmax_element: the first minimum and the last maximum,
-// which only differ in the sign of a zero. Min and max are meaningless when
-// `finite` is false.
+// finite, in one vectorised pass (HFMG reads its batches once for the three,
+// ARQ its weight rows). Equal values differ only in the sign of a zero: min
+// is the first minimum; max the last maximum by default, as
+// std::minmax_element gives them, or the first, as a running std::max does.
+// Min and max are meaningless when `finite` is false.
 struct FiniteRange {
   bool finite;
   float min, max;
 };
-FiniteRange finite_min_max(const float* p, int64_t n);
+enum class ZeroSign { kFirst, kLast };
+FiniteRange finite_min_max(const float* p, int64_t n, ZeroSign max_zero = ZeroSign::kLast);
 
 // A contiguous float32 CPU copy (or view) of a float32/float16 tensor.
 at::Tensor as_float32(const at::Tensor& t);
