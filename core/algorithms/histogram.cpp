@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "numeric.h"
 
@@ -38,6 +39,14 @@ std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, f
                                               at::TensorOptions().dtype(at::kFloat));
   const float* edges = edge_tensor.data_ptr<float>();
   const float left = edges[0], right = edges[nbins];
+  // The edges with -inf before and +inf after: upper_bound over the window
+  // [b - 1, b + 2) is then three compares whatever b (-inf counts as the
+  // window's start clipped at 0, +inf as its end clipped at nbins + 1).
+  std::vector<float> padded(static_cast<size_t>(nbins) + 3);
+  padded[0] = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i <= nbins; ++i) padded[static_cast<size_t>(i) + 1] = edges[i];
+  padded.back() = std::numeric_limits<float>::infinity();
+  const float* window = padded.data() + 1;  // window[-1] .. window[nbins + 1]
   const float width = right - left;
   const float bins = static_cast<float>(nbins);
   // A range so wide that the division overflows (near FLT_MAX): no local
@@ -64,16 +73,10 @@ std::vector<int64_t> histc(const float* x, int64_t n, int64_t nbins, float lo, f
     }
     for (int64_t j = 0; j < m; ++j) {
       const float v = p[j];
-      int64_t b = pos[j];
-      if (search) {
-        // upper_bound over edges [b - 1, b + 2) (within 0..nbins), minus one.
-        const int64_t lo_i = std::max<int64_t>(0, b - 1);
-        const int64_t hi_i = std::min<int64_t>(b + 2, nbins + 1);
-        int64_t below = 0;
-        for (int64_t e = lo_i; e < hi_i; ++e) below += edges[e] <= v;
-        b = lo_i + below - 1;
-      }
-      b = std::min<int64_t>(b, nbins - 1);  // the last edge belongs to the last bin
+      int32_t b = pos[j];
+      if (search)  // upper_bound over edges [b - 1, b + 2), minus one
+        b = b - 2 + (window[b - 1] <= v) + (window[b] <= v) + (window[b + 1] <= v);
+      b = std::min(b, static_cast<int32_t>(nbins - 1));  // the last edge belongs to the last bin
       const bool inside = v >= left && v <= right;
       pos[j] = inside ? static_cast<int32_t>(b) : static_cast<int32_t>(nbins);
     }
