@@ -233,9 +233,7 @@ std::optional<ActivationQuant> IfmrCalibrator::add_batch(const at::Tensor& batch
   }
   // The NaN/Inf check without a temporary tensor; a bad batch leaves nothing behind.
   const float* p = x.data_ptr<float>();
-  bool finite = true;
-  for (int64_t i = 0; i < x.numel(); ++i) finite &= std::isfinite(p[i]);
-  if (!finite) detail::throw_invalid_value("activation");
+  if (!detail::finite_min_max(p, x.numel()).finite) detail::throw_invalid_value("activation");
   data_.insert(data_.end(), p, p + x.numel());
   if (++seen_ < options_.batch_num) return std::nullopt;
   result_ = ifmr_search(data_, options_);
