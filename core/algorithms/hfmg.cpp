@@ -137,22 +137,30 @@ struct LossModel {
 // Exact integer moments of the counts: prefix sums of c_i, i*c_i, i^2*c_i.
 // Counts saturate at 2^24, so 64-bit integers hold them for up to ~4096 bins
 // (int64 arithmetic is several times faster than __int128 here); larger
-// histograms use Int = __int128.
+// histograms use Int = __int128. Beside them the counts as doubles, padded
+// with a zero count at -1, n and n + 1, so that screening_loss reads the
+// split bins at the ends without a branch.
 template <typename Int>
 struct Moments {
   std::vector<Int> p0, p1, p2;
+  std::vector<double> padded;
   explicit Moments(const std::vector<int64_t>& counts) {
     const size_t n = counts.size();
     p0.assign(n + 1, 0);
     p1.assign(n + 1, 0);
     p2.assign(n + 1, 0);
+    padded.assign(n + 3, 0.0);
     for (size_t i = 0; i < n; ++i) {
       const Int c = counts[i], ii = static_cast<Int>(i);
       p0[i + 1] = p0[i] + c;
       p1[i + 1] = p1[i] + c * ii;
       p2[i + 1] = p2[i] + c * ii * ii;
+      padded[i + 1] = static_cast<double>(counts[i]);
     }
   }
+
+  // Count i as a double, for -1 <= i <= n + 1 (0 outside the histogram).
+  double count(int64_t i) const { return padded[static_cast<size_t>(i + 1)]; }
 
   // sum over source bins a <= i < b of count_i / W times the integral over
   // bin i of t^2, t measured from a point `ap` right of bin a's lower edge.
@@ -195,21 +203,18 @@ bool moments_fit_int64(const std::vector<int64_t>& counts) {
 // two) split ones directly. O(2^b) per candidate instead of O(nbins). Its gap
 // to the reference's float32 value is far below kScreenTolerance.
 template <typename Int>
-double screening_loss(const LossModel& m, const Moments<Int>& mo, const std::vector<double>& padded,
-                      const Range& r) {
+double screening_loss(const LossModel& m, const Moments<Int>& mo, const Range& r) {
   const float dwf = m.dst_width(r);
   if (dwf < kFltEpsilon) return 0.0;
   const int64_t n = static_cast<int64_t>(m.rho.size());
   const int64_t dst = static_cast<int64_t>(m.dst_bins);
   const double W = m.width, DW = dwf, l = static_cast<double>(r.first);
   const double ratio = DW / W, third_w = 1.0 / (3.0 * W);
-  // padded[i + 1] is count i, with zeros for i = -1, n and n + 1.
-  const double* cnt = padded.data() + 1;
   // Piece of source bin i over [xa, xb] (source-bin index units) against
   // centre c; an empty piece (xa == xb) is an exact 0.
   auto piece = [&](int64_t i, double xa, double xb, double c) {
     const double ta = (xa - l) * W - c, tb = (xb - l) * W - c;
-    return cnt[i] * third_w * (tb * tb * tb - ta * ta * ta);
+    return mo.count(i) * third_w * (tb * tb * tb - ta * ta * ta);
   };
   // Three sums (split bins on the left and on the right, whole bins), so
   // that the adds of one dst bin do not wait for each other. The loop has no
@@ -298,8 +303,6 @@ ActivationQuant hfmg_search(const std::vector<int64_t>& counts, float lo, float 
   // for the survivors (for every candidate when 2^b is large).
   std::vector<double> approx(ranges.size(), std::numeric_limits<double>::infinity());
   std::vector<double> screen(ranges.size());
-  std::vector<double> padded(static_cast<size_t>(n) + 3, 0.0);
-  for (int64_t i = 0; i < n; ++i) padded[static_cast<size_t>(i) + 1] = static_cast<double>(counts[i]);
   // Candidates whose tails alone already cost more than the best screen so
   // far (with the tolerance, and a margin for the bound's own rounding) can
   // never pass it: they are not screened. A sparse first sweep finds a good
@@ -320,7 +323,7 @@ ActivationQuant hfmg_search(const std::vector<int64_t>& counts, float lo, float 
           screen[j] = std::numeric_limits<double>::infinity();
           continue;
         }
-        screen[j] = screening_loss(m, moments, padded, r);
+        screen[j] = screening_loss(m, moments, r);
         best = std::min(best, screen[j]);
       }
     }
