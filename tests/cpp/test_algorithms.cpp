@@ -103,6 +103,17 @@ void expect_ifmr_matches_torch(const std::vector<at::Tensor>& inputs) {
   }
 }
 
+// IFMR's loss of candidate c over x, element by element in double: what
+// SortedLosses must reproduce.
+double direct_mse(const std::vector<float>& x, const alg::detail::GridCandidate& c) {
+  double sum = 0.0;
+  for (float v : x) {
+    const float q = alg::detail::rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
+    sum += (static_cast<double>(q) - v) * (static_cast<double>(q) - v);
+  }
+  return sum / static_cast<double>(x.size());
+}
+
 }  // namespace
 
 // ---- numeric primitives ----------------------------------------------------------
@@ -302,12 +313,7 @@ TEST(AlgorithmsIfmr, SortedLossesEqualTheDirectDoubleSum) {
     const float hi = sorted.kth_largest(1), lo = std::min(sorted.kth_smallest(1), 0.0f);
     for (float ratio : {0.5f, 0.9f, 1.0f}) {
       const alg::detail::GridCandidate c{lo, hi * ratio, (hi * ratio - lo) / 255.0f};
-      double direct = 0.0;
-      for (float v : x) {
-        const float q = alg::detail::rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
-        direct += (static_cast<double>(q) - v) * (static_cast<double>(q) - v);
-      }
-      direct /= static_cast<double>(x.size());
+      const double direct = direct_mse(x, c);
       EXPECT_NEAR(sorted.mean_squared_error(c), direct, direct * 1e-12)
           << "n=" << x.size() << " ratio=" << ratio;
     }
@@ -316,17 +322,8 @@ TEST(AlgorithmsIfmr, SortedLossesEqualTheDirectDoubleSum) {
 
 // The cells' edges are found from the float nearest (k + 0.5) * scale and
 // a few key steps: elements exactly on the edges (round half to even), one
-// ulp either side, -0.0 beside +0.0, and edges that overflow (scale near
-// FLT_MAX: the search falls back to quantising the elements themselves).
+// ulp either side, -0.0 beside +0.0, and magnitudes near FLT_MAX.
 TEST(AlgorithmsIfmr, SortedLossesFindTheCellEdgesExactly) {
-  auto direct_mse = [](const std::vector<float>& x, const alg::detail::GridCandidate& c) {
-    double sum = 0.0;
-    for (float v : x) {
-      const float q = alg::detail::rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
-      sum += (static_cast<double>(q) - v) * (static_cast<double>(q) - v);
-    }
-    return sum / static_cast<double>(x.size());
-  };
   const float s = 0.037f;
   std::vector<float> x = {-0.0f, 0.0f, -0.0f};
   for (int j = -140; j < 140; ++j) {
