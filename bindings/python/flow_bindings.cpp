@@ -98,6 +98,13 @@ void register_flow(py::module_& m) {
         return py::cast(r);
       })
       .def("set_calibration_weight", &fl::QuantizeModelFlow::set_calibration_weight)
+      .def("set_bias", &fl::QuantizeModelFlow::set_bias)
+      .def("deconv_fake_quant_weight",
+           [](const fl::QuantizeModelFlow& f, const std::string& layer) -> py::object {
+             at::Tensor w = f.deconv_fake_quant_weight(layer);
+             if (!w.defined()) return py::none();
+             return py::cast(w);
+           })
       .def("weight_scale", &fl::QuantizeModelFlow::weight_scale)
       .def("graph_position", &fl::QuantizeModelFlow::graph_position)
       .def("following_activation", [](const fl::QuantizeModelFlow& f, const std::string& layer) {

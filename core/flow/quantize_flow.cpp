@@ -10,6 +10,7 @@
 
 #include "flow/output_scales.h"
 #include "onnx/model_io.h"
+#include "onnx/onnx_graph.h"
 #include "onnx/qdq_full_pass.h"
 #include "openamct/errors.h"
 #include "openamct/log.h"
@@ -265,6 +266,7 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
   r.wts_type = int_type(l.wts_num_bits);
   // K1: ConvTranspose keeps its float (balanced) weight during calibration.
   at::Tensor calibration = o.layout == alg::WeightLayout::kDeconv ? w : q.fake_quant_weight;
+  if (o.layout == alg::WeightLayout::kDeconv) deconv_fake_quant_.push_back({layer, q.fake_quant_weight});
   parameters_.push_back({layer, {"weight", calibration}});
   return calibration;
 }
@@ -282,6 +284,45 @@ void QuantizeModelFlow::set_calibration_weight(const std::string& layer,
     }
   }
   throw_runtime_error("layer " + layer + " has no weight pass to replace the weight of");
+}
+
+bool QuantizeModelFlow::set_bias(const std::string& layer, const at::Tensor& bias) {
+  const at::Tensor b = bias.detach().cpu().contiguous();
+  for (auto& [name, param] : parameters_) {
+    if (name == layer && param.first == "bias") {
+      param.second = b;
+      return true;
+    }
+  }
+  const at::Tensor f = b.to(at::kFloat).contiguous();
+  const std::vector<float> values(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  for (auto& [conv, fused_bias] : spec_.new_conv_biases) {
+    if (conv == layer) {
+      fused_bias = values;
+      return true;
+    }
+  }
+  const onnx::GraphProto& g = model_.graph();
+  for (const std::string& name : {layer + ".sub_module.bias", layer + ".bias"}) {
+    if (onnx_passes::find_initializer(g, name)) {
+      parameters_.push_back({layer, {"bias", b}});
+      return true;
+    }
+  }
+  const int i = onnx_passes::find_node(g, layer);
+  if (i < 0) return false;
+  const onnx::NodeProto& node = g.node(i);
+  const bool conv = node.op_type() == "Conv" || node.op_type() == "ConvTranspose";
+  if (!conv || (node.input_size() > 2 && !node.input(2).empty())) return false;
+  spec_.new_conv_biases.push_back({layer, values});
+  return true;
+}
+
+at::Tensor QuantizeModelFlow::deconv_fake_quant_weight(const std::string& layer) const {
+  for (const auto& [name, weight] : deconv_fake_quant_) {
+    if (name == layer) return weight;
+  }
+  return at::Tensor();
 }
 
 std::vector<float> QuantizeModelFlow::weight_scale(const std::string& layer) const {

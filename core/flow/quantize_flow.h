@@ -100,6 +100,14 @@ class QuantizeModelFlow {
   // Replaces the weight the modified ONNX will get for `layer` (after
   // weight_pass); RuntimeError when the layer had no weight pass.
   void set_calibration_weight(const std::string& layer, const at::Tensor& weight);
+  // Bias correction (quantize_model's bias_correction, an OpenAMCT extension):
+  // the layer's bias in the modified ONNX becomes `bias`. A bias-less Conv or
+  // ConvTranspose gets `<layer>.bias`; false (nothing changed) when the graph
+  // has no place for a bias (a Linear without bias is a bare MatMul).
+  bool set_bias(const std::string& layer, const at::Tensor& bias);
+  // The fake-quantised weight that deploys for a ConvTranspose layer, whose
+  // calibration weight stays float (K1); undefined for every other layer.
+  at::Tensor deconv_fake_quant_weight(const std::string& layer) const;
   // The recorded scale_w of a layer after its weight pass.
   std::vector<float> weight_scale(const std::string& layer) const;
   // AdaRound's pairing and order (§10), read from the exported graph.
@@ -126,6 +134,7 @@ class QuantizeModelFlow {
   std::vector<std::pair<std::string, std::pair<std::string, at::Tensor>>> parameters_;
   bool measure_outputs_ = false;
   std::vector<std::string> output_layers_;  // write(): residual_output_layers
+  std::vector<std::pair<std::string, at::Tensor>> deconv_fake_quant_;  // bias correction
 };
 
 // quantize_preprocess's forwards (§9.2, §9.3): every call of a DMQ layer

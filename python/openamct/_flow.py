@@ -19,6 +19,7 @@ from . import _onnx_export
 from ._api import _as_inputs, _split_keywords
 from ._capture import run_capture
 from ._adaround import run_adaround
+from ._bias_correction import correct_biases
 
 _LOG = logging.getLogger('openamct')
 _MODULE_TYPE = "<class 'torch.nn.modules.module.Module'>"
@@ -260,7 +261,7 @@ def _op_data_type(module):
 
 def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING, model=_MISSING,
                    input_data=_MISSING, input_names=None, output_names=None, dynamic_axes=None,
-                   qdq_full=False, **kwargs):
+                   qdq_full=False, bias_correction=False, **kwargs):
     """Calibration model (spec §2.3): Conv+BN fused, DMQ-balanced, ARQ
     fake-quantised weights written to ``record_file`` and ``modfied_onnx_file``;
     the returned copy's enabled layers feed their inputs of calls
@@ -279,7 +280,13 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
     before the record, when the calibration completes); the record itself is
     unchanged. ``save_model(..., formats=('qdq_full',))`` needs that file.
     IFMR keeps those outputs' calibration data between calls too, so the
-    calibration holds more memory (ResNet-50: 20 more tensors)."""
+    calibration holds more memory (ResNet-50: 20 more tensors).
+
+    ``bias_correction=True`` (an OpenAMCT extension, off by default) moves the
+    output-channel mean shift that weight rounding causes into each enabled
+    Conv/ConvTranspose/Linear layer's bias, measured on ``input_data`` in one
+    forward (``_bias_correction.py``); the calibration model and the modified
+    ONNX carry the corrected biases, the record is unchanged."""
     func = 'quantize_model'
     if 'modified_onnx_file' in kwargs:
         if modfied_onnx_file is not _MISSING:
@@ -307,15 +314,21 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
         raise TypeError('Func %s argument qdq_full must be <class \'bool\'> (True to calibrate '
                         'the output scales the "qdq_full" save format needs; got %s %r)'
                         % (func, type(qdq_full).__name__, qdq_full))
+    if not isinstance(bias_correction, bool):
+        raise TypeError('Func %s argument bias_correction must be <class \'bool\'> (True to '
+                        'correct the biases for the weight rounding; got %s %r)'
+                        % (func, type(bias_correction).__name__, bias_correction))
     inputs = _as_inputs(input_data)
     work = _deep_copy(model, fallback=True)
     _check_export_names(input_names, output_names, dynamic_axes)
     return _quantize_model(config_path, onnx_path, record_path, work, inputs, input_names,
-                           output_names, dynamic_axes, qdq_full=qdq_full)
+                           output_names, dynamic_axes, qdq_full=qdq_full,
+                           bias_correction=bias_correction)
 
 
 def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_names=None,
-                    output_names=None, dynamic_axes=None, float_weights=None, qdq_full=False):
+                    output_names=None, dynamic_axes=None, float_weights=None, qdq_full=False,
+                    bias_correction=False):
     """quantize_model after its argument checks, on `work`, the copy of the
     model it turns into the calibration model. `float_weights`, when a dict,
     receives each enabled layer's float weight (Conv+BN fused, before DMQ and
@@ -327,6 +340,8 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
         flow.measure_outputs()
     _fuse_conv_bn(flow, work)
     layers = settings.layers
+    if bias_correction and float_weights is None:
+        float_weights = {}
     types = []
     for layer in layers:
         mod = work.get_submodule(layer['name'])
@@ -349,6 +364,8 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
             factors[layer['name']] = _factor_view(work.get_submodule(layer['name']), factor)
     args, kwargs = _split_keywords(work, inputs)
     run_adaround(work, flow, layers, factors, args, kwargs, _set_module)
+    if bias_correction:
+        correct_biases(work, flow, layers, float_weights, factors, args, kwargs)
     flow.write(onnx_path, types)
     recorder = flow.recorder()
     for index, layer in enumerate(layers):
