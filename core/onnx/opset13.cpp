@@ -82,22 +82,52 @@ std::map<std::string, int> known_ranks(const onnx::ModelProto& m) {
 
 // Softmax-11 flattens to 2-D at `axis` (default 1); Softmax-13 works along
 // `axis` (default -1). They agree exactly when axis is the last one (-1, or
-// rank - 1 when shape inference knows the rank).
-void last_axis_softmax(onnx::NodeProto* n, const std::map<std::string, int>& ranks) {
-  if (int_attribute(*n, "axis", 1) == -1) return;  // the last axis whatever the rank
+// rank - 1 when shape inference knows the rank): then the node only gets
+// axis -1 and true is returned. Otherwise (another axis, or a rank shape
+// inference cannot tell, as behind torch's dynamic-batch Reshapes) false: the
+// caller spells opset 11's meaning out with flatten_softmax.
+bool last_axis_softmax(onnx::NodeProto* n, const std::map<std::string, int>& ranks) {
+  if (int_attribute(*n, "axis", 1) == -1) return true;  // the last axis whatever the rank
   const auto r = ranks.find(n->input(0));
-  if (r == ranks.end()) refuse(*n, "the rank of its input is unknown");
+  if (r == ranks.end()) return false;
   int64_t axis = int_attribute(*n, "axis", 1);
   if (axis < 0) axis += r->second;
-  if (axis != r->second - 1) {
-    refuse(*n, "opset 13 changed its meaning for axis " + std::to_string(axis) +
-                   " of a rank-" + std::to_string(r->second) +
-                   " input (only the last axis means the same)");
-  }
+  if (axis != r->second - 1) return false;
   set_int_attribute(n, "axis", -1);
+  return true;
+}
+
+// Softmax-11(x, axis=a) for any rank: Flatten(x, a) -> Softmax-13(axis=-1) ->
+// Reshape(Shape(x)). The flattened rows are exactly the 2-D coercion opset 11
+// defines, so the values are the same.
+std::vector<onnx::NodeProto> flatten_softmax(const onnx::NodeProto& n) {
+  const std::string x = n.input(0), y = n.output(0);
+  onnx::NodeProto flatten;
+  flatten.set_op_type("Flatten");
+  flatten.set_name(n.name() + "/flatten");
+  flatten.add_input(x);
+  flatten.add_output(y + ".flat");
+  set_int_attribute(&flatten, "axis", int_attribute(n, "axis", 1));
+  onnx::NodeProto shape;
+  shape.set_op_type("Shape");
+  shape.set_name(n.name() + "/shape");
+  shape.add_input(x);
+  shape.add_output(y + ".shape");
+  onnx::NodeProto softmax = n;
+  softmax.set_input(0, y + ".flat");
+  softmax.set_output(0, y + ".2d");
+  set_int_attribute(&softmax, "axis", -1);
+  onnx::NodeProto reshape;
+  reshape.set_op_type("Reshape");
+  reshape.set_name(n.name() + "/reshape");
+  reshape.add_input(y + ".2d");
+  reshape.add_input(y + ".shape");
+  reshape.add_output(y);
+  return {flatten, shape, softmax, reshape};
 }
 
 void upgrade_graph(onnx::GraphProto* g, int from, const std::map<std::string, int>& ranks) {
+  std::set<int> spelled_out;  // softmaxes replaced by flatten_softmax below
   for (int i = 0; i < g->node_size(); ++i) {
     onnx::NodeProto* n = g->mutable_node(i);
     if (!n->domain().empty() && n->domain() != "ai.onnx") {
@@ -126,13 +156,23 @@ void upgrade_graph(onnx::GraphProto* g, int from, const std::map<std::string, in
     } else if (op == "Split") {
       attribute_to_input(g, n, "split", 1);
     } else if (op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") {
-      last_axis_softmax(n, ranks);
+      if (!last_axis_softmax(n, ranks)) spelled_out.insert(i);
     } else if (op == "Dropout") {
       remove_attribute(n, "ratio");  // inference: Dropout is the identity whatever the ratio
     } else {
       refuse(*n, "its definition changed in opset " + std::to_string(then->since_version()));
     }
   }
+  if (spelled_out.empty()) return;
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (int i = 0; i < g->node_size(); ++i) {
+    if (!spelled_out.count(i)) {
+      *nodes.Add() = g->node(i);
+      continue;
+    }
+    for (auto& part : flatten_softmax(g->node(i))) *nodes.Add() = std::move(part);
+  }
+  g->mutable_node()->Swap(&nodes);
 }
 
 }  // namespace

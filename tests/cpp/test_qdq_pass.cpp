@@ -3,6 +3,9 @@
 // QDQ models of real flows in ONNX Runtime is tests/python/test_qdq.py.
 #include <gtest/gtest.h>
 
+#include <onnx/checker.h>
+
+#include <map>
 #include <string>
 #include <vector>
 
@@ -139,19 +142,35 @@ TEST(Opset13, SqueezeAxesAndSplitSizesBecomeInputs) {
   EXPECT_EQ(m.opset_import(0).version(), 13);
 }
 
-TEST(Opset13, SoftmaxOverAnotherThanTheLastAxisIsRefusedByName) {
+TEST(Opset13, SoftmaxOverAnotherThanTheLastAxisIsSpelledOutAsOpset11Computes) {
   onnx::ModelProto m = conv_model();
   onnx::NodeProto sm = op::make_node("Softmax", "sm", {"y"}, {"p"});
   op::set_int_attribute(&sm, "axis", 1);  // rank 4: opset 11 flattens [1] x [2*2*2]
   *m.mutable_graph()->add_node() = sm;
-  try {
-    op::upgrade_to_opset13(&m);
-    FAIL() << "Softmax axis 1 of a rank-4 input carried over";
-  } catch (const openamct::Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("node 'sm' (Softmax)"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("axis 1 of a rank-4 input"), std::string::npos) << msg;
-  }
+  op::upgrade_to_opset13(&m);
+  // Flatten(y, 1) -> Softmax(-1) -> Reshape(Shape(y)) -> p, in an order that runs.
+  const onnx::GraphProto& g = m.graph();
+  const auto& flat = node(g, "sm/flatten");
+  const auto& shape = node(g, "sm/shape");
+  const auto& soft = node(g, "sm");
+  const auto& back = node(g, "sm/reshape");
+  EXPECT_EQ(flat.op_type(), "Flatten");
+  EXPECT_EQ(op::int_attribute(flat, "axis", 0), 1);
+  EXPECT_EQ(flat.input(0), "y");
+  EXPECT_EQ(shape.op_type(), "Shape");
+  EXPECT_EQ(shape.input(0), "y");
+  EXPECT_EQ(soft.input(0), flat.output(0));
+  EXPECT_EQ(op::int_attribute(soft, "axis", 0), -1);
+  EXPECT_EQ(back.op_type(), "Reshape");
+  EXPECT_EQ(back.input(0), soft.output(0));
+  EXPECT_EQ(back.input(1), shape.output(0));
+  EXPECT_EQ(back.output(0), "p");
+  std::map<std::string, int> position;
+  for (int i = 0; i < g.node_size(); ++i) position[g.node(i).name()] = i;
+  EXPECT_LT(position["sm/flatten"], position["sm"]);
+  EXPECT_LT(position["sm/shape"], position["sm/reshape"]);
+  EXPECT_LT(position["sm"], position["sm/reshape"]);
+  EXPECT_NO_THROW(onnx::checker::check_model(m));
 }
 
 TEST(Opset13, SoftmaxOnTheLastAxisKeepsItsMeaning) {

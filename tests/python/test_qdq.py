@@ -245,11 +245,11 @@ def _data(seed, shape=(2, 3, 8, 8)):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
-def run_flow(model, tmp_path, formats=ALL, shape=(2, 3, 8, 8)):
+def run_flow(model, tmp_path, formats=ALL, shape=(2, 3, 8, 8), **export):
     torch.manual_seed(0)
     cfg, rec, mod = (str(tmp_path / n) for n in ('c.json', 'r.txt', 'm.onnx'))
     amct.create_quant_config(cfg, model, _data(0, shape), batch_num=2)
-    cm = amct.quantize_model(cfg, mod, rec, model, _data(0, shape))
+    cm = amct.quantize_model(cfg, mod, rec, model, _data(0, shape), **export)
     with torch.no_grad():
         cm(_data(1, shape))
         cm(_data(2, shape))
@@ -362,6 +362,45 @@ def test_ops_changed_in_opset_13_are_converted(tmp_path):
     w = numpy_helper.to_array(_initializers(qdq)['onnx::MatMul_25']).astype(np.float64)
     step = rec['fc']['scale_d'] * rec['fc']['scale_w'][0] * np.abs(w).max()
     assert np.abs(got - want).max() <= step
+
+
+class SoftmaxOfUnknownRank(nn.Module):
+    """A softmax behind a Reshape whose target is computed from the (dynamic)
+    batch size, as in PaddleOCR's recognizer: ONNX shape inference does not
+    know the rank of the softmax's input, and torch writes its axis as 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(32, 5)
+
+    def forward(self, x):
+        y = self.conv(x)
+        y = torch.softmax(y.reshape(y.shape[0], 4, -1), dim=2)
+        return self.fc(y)
+
+
+@needs_ort
+def test_softmax_of_unknown_rank_is_spelled_out_as_opset_11_computes_it(tmp_path):
+    torch.manual_seed(0)
+    model = SoftmaxOfUnknownRank().eval()
+    prefix, mod, rec = run_flow(model, tmp_path, shape=(2, 3, 4, 8),
+                                input_names=['x'], dynamic_axes={'x': {0: 'batch'}})
+    softmax = [n for n in onnx.load(mod).graph.node if n.op_type == 'Softmax']
+    assert len(softmax) == 1 and _attr(softmax[0], 'axis') == 2
+    qdq = onnx.load(prefix + '_qdq_model.onnx')
+    onnx.checker.check_model(qdq)
+    ops = [n.op_type for n in qdq.graph.node]
+    assert ops.count('Flatten') == 1 and ops.count('Softmax') == 1
+    # A batch of 3: the spelled-out softmax follows the batch size at run time.
+    x = _data(5, (3, 3, 4, 8)).numpy()
+    got = run_ort(prefix + '_qdq_model.onnx', [x], str(tmp_path / 'q'))[0]
+    want = run_ort(prefix + '_fake_quant_model.onnx', [x], str(tmp_path / 'f'))[0]
+    assert got.shape == want.shape == (3, 4, 5)
+    # The same softmax values up to float rounding: at most a rounding tie of
+    # fc's input flips, which moves an output by scale_d * |w|.
+    step = dict(kit.read_record(rec))['fc']['scale_d'] * model.fc.weight.abs().max().item()
+    assert np.abs(got - want).max() <= step + 1e-6
 
 
 def test_default_formats_write_the_reference_files_only(tmp_path):
