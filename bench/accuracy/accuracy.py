@@ -160,6 +160,52 @@ def eval_task(model, task):
     return task_score(task, task_outputs(model, task))
 
 
+def decisions(task, outputs):
+    """What the metric reads from the outputs: decoded lines or classes."""
+    if 'texts' in task:
+        return ctc_greedy(outputs, task['keys'])
+    return outputs.argmax(-1).tolist()
+
+
+# ONNX Runtime's latency (1 thread) of one evaluation input, median of this many runs.
+ORT_RUNS = 20
+ORT_CHUNK = 100     # evaluation inputs per ONNX Runtime call (bounds its memory)
+
+
+def fp32_onnx(task):
+    """The FP32 ONNX file a user would deploy: the original PaddleOCR graph, or
+    the Fashion-MNIST CNN exported once (opset 13)."""
+    if 'onnx' in task:
+        return task['onnx']
+    path = os.path.join(CACHE, 'fashion_cnn_fp32.onnx')
+    torch.onnx.export(task['model'], task['x'][:1], path, input_names=['x'], opset_version=13,
+                      dynamic_axes={'x': {0: 'batch'}})
+    task['onnx'] = path
+    return path
+
+
+def evaluate_qdq(task, qdq_file, fq_outputs):
+    """Issue 13: the row's QDQ model in ONNX Runtime on every evaluation input:
+    its metrics, how many inputs it decides as the fake-quant model does, and its
+    latency on one input beside the FP32 ONNX's."""
+    import ort_check
+    import statistics
+    if not ort_check.available():
+        return {'skipped': 'node or tests/ort/node_modules missing (scripts/setup.sh)'}
+    outs = [ort_check.run_ort(qdq_file, chunk) for chunk in task['x'].split(ORT_CHUNK)]
+    outputs = torch.cat(outs)
+    metrics = task_score(task, outputs)
+    same = sum(a == b for a, b in zip(decisions(task, outputs), decisions(task, fq_outputs)))
+    _, t_q = ort_check.run_ort(qdq_file, task['x'][:1], runs=ORT_RUNS)
+    if 'fp32_ort_ms' not in task:
+        _, t_f = ort_check.run_ort(fp32_onnx(task), task['x'][:1], runs=ORT_RUNS)
+        task['fp32_ort_ms'] = statistics.median(t_f)
+    ms = statistics.median(t_q)
+    return dict(metrics, same_as_fake_quant=same, inputs=len(outputs), latency_ms=ms,
+                fp32_latency_ms=task['fp32_ort_ms'], latency_ratio=ms / task['fp32_ort_ms'],
+                size_ratio=os.path.getsize(qdq_file) / os.path.getsize(fp32_onnx(task)))
+
+
 # ---------------------------------------------------------------------------------
 # Quantizers. Each takes (model, calibration batches) and returns (model to
 # evaluate, info); they all see the same batches.
@@ -235,7 +281,10 @@ def openamct_flow(model, calib, act_algo, workdir, ada_iterations=None, float_la
         for b in calib:
             calib_model(b)
     t3 = time.time()
-    amct.save_model(onnx_file, record, os.path.join(workdir, 'quant'))
+    # 'qdq' too (issue 13): the standard QDQ model, evaluated in ONNX Runtime
+    # beside the fake-quant model (run_task, evaluate_qdq).
+    amct.save_model(onnx_file, record, os.path.join(workdir, 'quant'),
+                    formats=('deploy', 'fake_quant', 'qdq'))
     t4 = time.time()
     info = {'int8_layers': enabled,
             'times_s': {'create_quant_config': t1 - t0, 'quantize_model': t2 - t1,
@@ -257,6 +306,7 @@ def openamct_flow(model, calib, act_algo, workdir, ada_iterations=None, float_la
     info['fake_quant_round_nodes'] = sum(n.op_type == 'Round' for n in onnx.load(
         os.path.join(workdir, 'quant_fake_quant_model.onnx')).graph.node)
     info['fake_quant_sha256'] = sha256(os.path.join(workdir, 'quant_fake_quant_model.onnx'))
+    info['qdq_file'] = os.path.join(workdir, 'quant_qdq_model.onnx')
     return fq.eval(), calib_model.eval(), info
 
 
@@ -394,6 +444,7 @@ def build_tasks(quick, only, log):
         x = data.rec_tensor(calib_lines)
         tasks.append({
             'name': 'PP-OCRv4 rec', 'metric': 'exact_match',
+            'onnx': os.path.join(data.ASSETS, 'ch_PP-OCRv4_rec_infer.onnx'),
             'model': OnnxModule(os.path.join(data.ASSETS, 'ch_PP-OCRv4_rec_infer.onnx'),
                                 (3, data.REC_H, data.REC_W)).eval(),
             'x': data.rec_tensor(eval_lines), 'texts': [t for t, _ in eval_lines], 'keys': keys,
@@ -404,6 +455,7 @@ def build_tasks(quick, only, log):
         xe, ye = data.cls_tensor(eval_lines, CLS_FLIP_SEED)
         tasks.append({
             'name': 'PP-OCR cls', 'metric': 'accuracy',
+            'onnx': os.path.join(data.ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'),
             'model': OnnxModule(os.path.join(data.ASSETS, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'),
                                 (3, data.CLS_H, data.CLS_W)).eval(),
             'x': xe, 'y': ye, 'calib': list(xc.split(CALIB_BATCH)),
@@ -534,9 +586,12 @@ def run_task(task, methods, log, on_row):
                 metrics = dict(evaluated[info['fake_quant_sha256']][1])
                 info['same_model_as'] = evaluated[info['fake_quant_sha256']][0]
             else:
-                metrics = eval_task(model, task)
+                outputs = task_outputs(model, task)
+                metrics = task_score(task, outputs)
                 if 'fake_quant_sha256' in info:
                     evaluated[info['fake_quant_sha256']] = (name, metrics)
+                if 'qdq_file' in info:
+                    info['qdq_onnxruntime'] = evaluate_qdq(task, info.pop('qdq_file'), outputs)
             info['times_s']['evaluation'] = time.time() - t1
             info['times_s']['quantize'] = t1 - t0
             row.update(metrics)
@@ -573,6 +628,10 @@ def format_row(task, row):
     if 'rolled_back' in row:
         layers += (f'  (rolled back {len(row["rolled_back"])}; subset {row["subset_metric_original"]:.2f}'
                    f' -> {row["subset_metric_final"]:.2f}, {len(row["history"])} trials)')
+    q = row.get('qdq_onnxruntime')
+    if q and 'skipped' not in q:
+        layers += (f'  (QDQ in ONNX Runtime: {q[m]:.2f}, {q["same_as_fake_quant"]}/{q["inputs"]} '
+                   f'decided as fake-quant, {q["latency_ms"]:.1f} ms vs FP32 {q["fp32_latency_ms"]:.1f} ms)')
     t = row['times_s']
     return (f'  {row["method"]:<40} {val:<16} drop {drop:>6}  int8 {layers:>7}  '
             f'quantize {t.get("quantize", 0):6.1f} s  eval {t["evaluation"]:6.1f} s')
@@ -654,20 +713,25 @@ def main():
 
 
 def markdown_table(out):
-    lines = ['| model (metric) | method | result | drop (pt) | INT8 Conv/Linear | quantize s | eval s |',
-             '|---|---|---|---|---|---|---|']
+    lines = ['| model (metric) | method | result | drop (pt) | INT8 Conv/Linear | quantize s | eval s '
+             '| QDQ in ONNX Runtime: result, same as fake-quant, latency vs FP32 |',
+             '|---|---|---|---|---|---|---|---|']
     for t in out['tasks']:
         for r in t['rows']:
             if 'error' in r:
-                lines.append(f'| {t["name"]} | {r["method"]} | skipped: {r["error"][:80]} | | | | |')
+                lines.append(f'| {t["name"]} | {r["method"]} | skipped: {r["error"][:80]} | | | | | |')
                 continue
             val = f'{r[t["metric"]]:.2f}'
             if 'char_accuracy' in r:
                 val += f' (char {r["char_accuracy"]:.2f})'
             drop = f'{r["drop"]:.2f}' if r['method'] != 'FP32' else ''
             layers = f'{r["int8_layers"]}/{r["total_layers"]}' if 'int8_layers' in r else ''
+            q = r.get('qdq_onnxruntime') or {}
+            qdq = (f'{q[t["metric"]]:.2f}, {q["same_as_fake_quant"]}/{q["inputs"]}, '
+                   f'{q["latency_ratio"]:.2f}x ({q["latency_ms"]:.1f} / {q["fp32_latency_ms"]:.1f} ms)'
+                   if t['metric'] in q else '')
             lines.append(f'| {t["name"]} | {r["method"]} | {val} | {drop} | {layers} | '
-                         f'{r["times_s"].get("quantize", 0):.1f} | {r["times_s"]["evaluation"]:.1f} |')
+                         f'{r["times_s"].get("quantize", 0):.1f} | {r["times_s"]["evaluation"]:.1f} | {qdq} |')
     return '\n'.join(lines)
 
 

@@ -30,16 +30,22 @@ def available():
     return shutil.which('node') is not None and os.path.isdir(ORT_MODULE)
 
 
-def run_ort(model_path, x):
-    """Outputs of ONNX Runtime for the float32 batch x (first output only)."""
+def run_ort(model_path, x, runs=0):
+    """Outputs of ONNX Runtime for the float32 batch x (first output only). With
+    runs > 0, returns (outputs, per-run latencies in ms) instead: 3 warm-up runs,
+    then `runs` timed ones, each on the whole batch (1 intra-op thread)."""
     tmp = tempfile.mkdtemp(prefix='ort_check_')
     try:
         inp = os.path.join(tmp, 'x.npy')
         np.save(inp, np.ascontiguousarray(x.numpy(), dtype=np.float32))
-        proc = subprocess.run(['node', RUNNER, model_path, tmp, inp], capture_output=True, text=True)
+        cmd = ['node', RUNNER, model_path, tmp, inp] + (['--runs', str(runs)] if runs else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f'run_onnx.js failed: {proc.stderr.strip()[-500:]}')
-        return torch.from_numpy(np.load(os.path.join(tmp, '0.npy')))
+        out = torch.from_numpy(np.load(os.path.join(tmp, '0.npy')))
+        if not runs:
+            return out
+        return out, json.loads(proc.stdout.strip().splitlines()[-1])['times_ms']
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
