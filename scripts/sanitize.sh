@@ -38,7 +38,9 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN
 # static facts and the algorithms, written against CPython's C API, reference
 # counts and all) under the same sanitizers. Python itself is not
 # instrumented, so the sanitizer runtimes are preloaded; LeakSanitizer is off
-# there because CPython keeps objects alive until exit by design.
+# there because CPython keeps objects alive until exit by design. The one
+# bias-correction case that runs ONNX Runtime is left out: it starts Node, and
+# the preloaded runtimes would go into that process too.
 CXX_BIN=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
 PRELOAD="$("$CXX_BIN" -print-file-name=libasan.so) $("$CXX_BIN" -print-file-name=libubsan.so)"
 LOGS=$(mktemp -d)
@@ -49,13 +51,15 @@ sanitized_pytest() {
     PYTHONPATH="$BUILD/python" OPENAMCT_BUILD_DIR="$BUILD" OPENAMCT_CLI="$BUILD/bin/openamct" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider "$@")
 }
-names=(gtest "python: ONNX passes" "python: capture, API, bad input, algorithms")
+names=(gtest "python: ONNX passes" "python: capture, API, bad input, algorithms, bias correction")
 "$BUILD/openamct_tests" "$@" >"$LOGS/0" 2>&1 &
 pids=($!)
 sanitized_pytest test_onnx_passes.py >"$LOGS/1" 2>&1 &
 pids+=($!)
 sanitized_pytest test_capture_paths.py test_api.py test_interfaces.py test_bad_input.py \
-  test_algorithms.py >"$LOGS/2" 2>&1 &
+  test_algorithms.py test_bias_correction.py \
+  --deselect test_bias_correction.py::test_fake_quant_model_carries_the_correction \
+  >"$LOGS/2" 2>&1 &
 pids+=($!)
 failed=0
 for i in "${!pids[@]}"; do
