@@ -19,6 +19,7 @@
 #include "onnx/opset13.h"
 #include "onnx/qdq_full_pass.h"
 #include "onnx/qdq_pass.h"
+#include "onnx/reader_quantizers.h"
 #include "openamct/errors.h"
 
 namespace openamct {
@@ -155,7 +156,13 @@ onnx::ModelProto build_qdq_model(const std::string& modified_bytes, const std::s
     for (const auto& p : layers) names.push_back(p.layer);
     make_qdq_full_graph(m.mutable_graph(), names, *outputs);
   }
-  if (uint8_activations) use_uint8_activations(m.mutable_graph());
+  // int8: a Q per reader, so that ONNX Runtime converts every pair (reader_quantizers.h);
+  // uint8 is the type its kernels take already.
+  if (uint8_activations) {
+    use_uint8_activations(m.mutable_graph());
+  } else {
+    give_each_reader_its_quantizer(m.mutable_graph());
+  }
   strip_op_data_type(m.mutable_graph());
   order_nodes(m.mutable_graph());
   check_qdq_model(m);

@@ -16,6 +16,7 @@
 #include "onnx/opset13.h"
 #include "onnx/qdq_pass.h"
 #include "onnx/quant_numerics.h"
+#include "onnx/reader_quantizers.h"
 #include "openamct/errors.h"
 
 namespace op = openamct::onnx_passes;
@@ -188,4 +189,63 @@ TEST(Opset13, AnOpOfAnotherDomainIsRefusedByName) {
   n.set_domain("com.example");
   *m.mutable_graph()->add_node() = n;
   EXPECT_THROW(op::upgrade_to_opset13(&m), openamct::Error);
+}
+
+namespace {
+
+// x -> Q q (scale s, zero point z) -> two DQs -> two Relus; q's output read twice.
+onnx::ModelProto shared_quantizer_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(13);
+  onnx::GraphProto* g = m.mutable_graph();
+  g->set_name("g");
+  float_value(g->add_input(), "x", {1, 2});
+  *g->add_node() = op::make_node("QuantizeLinear", "q", {"x", "s", "z"}, {"xq"});
+  *g->add_node() = op::make_node("DequantizeLinear", "d1", {"xq", "s", "z"}, {"a"});
+  *g->add_node() = op::make_node("DequantizeLinear", "d2", {"xq", "s", "z"}, {"b"});
+  *g->add_node() = op::make_node("Relu", "r1", {"a"}, {"y1"});
+  *g->add_node() = op::make_node("Relu", "r2", {"b"}, {"y2"});
+  *g->add_initializer() = op::float_tensor("s", {}, {0.5f});
+  *g->add_initializer() = op::int8_tensor("z", {}, {-3});
+  float_value(g->add_output(), "y1", {1, 2});
+  float_value(g->add_output(), "y2", {1, 2});
+  return m;
+}
+
+}  // namespace
+
+TEST(ReaderQuantizers, EachReaderGetsItsOwnQuantizerWithItsOwnInitializers) {
+  onnx::ModelProto m = shared_quantizer_model();
+  op::give_each_reader_its_quantizer(m.mutable_graph());
+  op::order_nodes(m.mutable_graph());
+  const onnx::GraphProto& g = m.graph();
+  ASSERT_EQ(g.node_size(), 6);
+  const auto& q = node(g, "q");
+  const auto& copy = node(g, "q/reader1");
+  EXPECT_EQ(copy.op_type(), "QuantizeLinear");
+  EXPECT_EQ(copy.input(0), "x");
+  EXPECT_EQ(node(g, "d1").input(0), q.output(0));   // the first reader keeps q
+  EXPECT_EQ(node(g, "d2").input(0), copy.output(0));
+  EXPECT_NE(copy.output(0), q.output(0));
+  // Own initializers, the same values: a runtime cannot merge the two Qs.
+  EXPECT_NE(copy.input(1), "s");
+  EXPECT_NE(copy.input(2), "z");
+  EXPECT_EQ(op::raw_values<float>(*op::find_initializer(g, copy.input(1))),
+            std::vector<float>{0.5f});
+  EXPECT_EQ(op::raw_values<int8_t>(*op::find_initializer(g, copy.input(2))),
+            std::vector<int8_t>{-3});
+  // d2 still reads the original scale and zero point, which q still uses.
+  EXPECT_EQ(node(g, "d2").input(1), "s");
+  EXPECT_NO_THROW(onnx::checker::check_model(m));
+}
+
+TEST(ReaderQuantizers, AQuantizerWithOneReaderIsLeftAlone) {
+  onnx::ModelProto m = shared_quantizer_model();
+  onnx::GraphProto* g = m.mutable_graph();
+  g->mutable_node()->DeleteSubrange(2, 1);  // no d2: r2 reads d1's output, xq one reader
+  g->mutable_node(3)->set_input(0, "a");
+  const std::string before = m.SerializeAsString();
+  op::give_each_reader_its_quantizer(g);
+  EXPECT_EQ(m.SerializeAsString(), before);
 }

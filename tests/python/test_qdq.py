@@ -151,7 +151,9 @@ def _probe_integers(prefix, work):
             first_dq.setdefault(n.input[0], n.output[0])
     points = []
     for n in qdq.graph.node:
-        if n.op_type == 'QuantizeLinear':
+        # `<q>/reader<k>`: a copy of q for another reader (reader_quantizers.h),
+        # the same integers; q itself is probed.
+        if n.op_type == 'QuantizeLinear' and '/reader' not in n.name:
             qdq.graph.output.append(onnx.helper.make_tensor_value_info(
                 first_dq[n.output[0]], onnx.TensorProto.FLOAT, None))
             fake.graph.output.append(onnx.helper.make_tensor_value_info(
