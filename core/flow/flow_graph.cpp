@@ -204,11 +204,19 @@ std::vector<RecordGraphLayer> record_graph_layers(const onnx::GraphProto& g) {
   return out;
 }
 
+std::string parameter_initializer(const onnx::GraphProto& g, const std::string& layer,
+                                  const std::string& param) {
+  for (const std::string& name : {layer + ".sub_module." + param, layer + "." + param}) {
+    if (find_initializer(g, name)) return name;
+  }
+  return "";
+}
+
 void write_parameter(onnx::GraphProto* g, const std::string& layer, const std::string& param,
                      const at::Tensor& value) {
-  for (const std::string& name : {layer + ".sub_module." + param, layer + "." + param}) {
+  const std::string name = parameter_initializer(*g, layer, param);
+  if (!name.empty()) {
     onnx::TensorProto* t = find_initializer(g, name);
-    if (!t) continue;
     if (!same_dims(*t, value.sizes()))
       throw_runtime_error("initializer " + name + " does not have the shape of the parameter " +
                           c10::str(value.sizes()));

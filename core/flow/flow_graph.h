@@ -43,6 +43,11 @@ int node_position(const onnx::GraphProto& g, const std::string& layer);
 // Every node, with whether a record entry may name it (§11.4).
 std::vector<RecordGraphLayer> record_graph_layers(const onnx::GraphProto& g);
 
+// The name of the initializer of `<layer>.<param>` (`<layer>.sub_module.<param>`
+// for a marked module), or "" when the graph has neither.
+std::string parameter_initializer(const onnx::GraphProto& g, const std::string& layer,
+                                  const std::string& param);
+
 // Writes `value` (float32 or float16) into the initializer of `<layer>.<param>`
 // (`<layer>.sub_module.<param>` for a marked module). A Linear weight that the
 // exporter folded into a transposed constant of the layer's MatMul node is

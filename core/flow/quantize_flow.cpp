@@ -303,11 +303,9 @@ bool QuantizeModelFlow::set_bias(const std::string& layer, const at::Tensor& bia
     }
   }
   const onnx::GraphProto& g = model_.graph();
-  for (const std::string& name : {layer + ".sub_module.bias", layer + ".bias"}) {
-    if (onnx_passes::find_initializer(g, name)) {
-      parameters_.push_back({layer, {"bias", b}});
-      return true;
-    }
+  if (!parameter_initializer(g, layer, "bias").empty()) {
+    parameters_.push_back({layer, {"bias", b}});
+    return true;
   }
   const int i = onnx_passes::find_node(g, layer);
   if (i < 0) return false;

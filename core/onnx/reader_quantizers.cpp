@@ -16,14 +16,7 @@ void give_each_reader_its_quantizer(onnx::GraphProto* g) {
   for (int i = 0; i < original; ++i) {
     if (g->node(i).op_type() != "QuantizeLinear") continue;
     const std::string out = g->node(i).output(0);
-    // (node, input) pairs that read `out`, in list order.
-    std::vector<std::pair<int, int>> readers;
-    for (int j = 0; j < original; ++j) {
-      const onnx::NodeProto& n = g->node(j);
-      for (int k = 0; k < n.input_size(); ++k) {
-        if (n.input(k) == out) readers.emplace_back(j, k);
-      }
-    }
+    const std::vector<int> readers = find_consumers(*g, out);
     for (size_t r = 1; r < readers.size(); ++r) {
       const std::string tag = ".reader" + std::to_string(r);
       onnx::NodeProto copy = g->node(i);
@@ -40,7 +33,10 @@ void give_each_reader_its_quantizer(onnx::GraphProto* g) {
         *g->add_initializer() = std::move(own);
         copy.set_input(k, copy.input(k) + tag);
       }
-      g->mutable_node(readers[r].first)->set_input(readers[r].second, out + tag);
+      onnx::NodeProto* reader = g->mutable_node(readers[r]);
+      for (int k = 0; k < reader->input_size(); ++k) {
+        if (reader->input(k) == out) reader->set_input(k, out + tag);
+      }
       *g->add_node() = std::move(copy);
     }
   }
