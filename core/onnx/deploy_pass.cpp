@@ -67,28 +67,36 @@ int64_t output_channels(const onnx::GraphProto& g, const onnx::NodeProto& n,
 }
 
 // Output channel of each weight element, in the initializer's layout.
-std::vector<int64_t> channel_of_elements(const onnx::NodeProto& n, const onnx::TensorProto& w) {
+// Calls run(begin, count, channel) over the weight's elements in memory
+// order, in runs that share one output channel (a MatMul's (Cin, Cout) rows
+// run through every channel: count 1 each, channel cycling).
+template <class Run>
+void for_each_channel_run(const onnx::NodeProto& n, const onnx::TensorProto& w, Run run) {
   const int64_t count = element_count(w);
-  std::vector<int64_t> ch(static_cast<size_t>(count), 0);
   const std::string& op = n.op_type();
   if (op == "Conv") {
     const int64_t per = count / w.dims(0);
-    for (int64_t i = 0; i < count; ++i) ch[i] = i / per;
+    for (int64_t c = 0; c < w.dims(0); ++c) run(c * per, per, c);
   } else if (op == "ConvTranspose") {  // (Cin, Cout/g, k...) seen Cout-first
     const int64_t groups = int_attribute(n, "group", 1);
     const int64_t cin = w.dims(0), cout_g = w.dims(1);
     const int64_t k = count / (cin * cout_g);
-    for (int64_t i = 0; i < count; ++i) {
-      const int64_t ci = i / (cout_g * k), j = (i / k) % cout_g;
-      ch[i] = (ci / (cin / groups)) * cout_g + j;
-    }
+    for (int64_t ci = 0; ci < cin; ++ci)
+      for (int64_t j = 0; j < cout_g; ++j)
+        run((ci * cout_g + j) * k, k, (ci / (cin / groups)) * cout_g + j);
   } else if (op == "Gemm" && int_attribute(n, "transB", 0)) {
-    for (int64_t i = 0; i < count; ++i) ch[i] = i / w.dims(1);
+    const int64_t per = w.dims(1);
+    for (int64_t c = 0; c < w.dims(0); ++c) run(c * per, per, c);
   } else {  // Gemm transB=0 and MatMul: (Cin, Cout)
     const int64_t cout = w.dims(w.dims_size() - 1);
-    for (int64_t i = 0; i < count; ++i) ch[i] = i % cout;
+    for (int64_t i = 0; i < count; ++i) run(i, 1, i % cout);
   }
-  return ch;
+}
+
+// True for the (Cin, Cout) layout, whose rows take a vector of scales.
+bool cout_last(const onnx::NodeProto& n) {
+  return !(n.op_type() == "Conv" || n.op_type() == "ConvTranspose" ||
+           (n.op_type() == "Gemm" && int_attribute(n, "transB", 0)));
 }
 
 void check_channels(const LayerQuantParams& p, int64_t cout) {
@@ -162,18 +170,40 @@ void quantize_weight_initializer(onnx::GraphProto* g, const LayerQuantParams& p)
   if (!w) throw_runtime_error("layer '" + p.layer + "' has no weight initializer");
   check_channels(p, output_channels(*g, n, *w));
   const auto values = float_values(*w);
-  const auto ch = channel_of_elements(n, *w);
   const bool per_tensor = p.scale_w.size() == 1;
   std::vector<int8_t> q(values.size());
-  for (size_t i = 0; i < values.size(); ++i) {
-    const size_t c = per_tensor ? 0 : static_cast<size_t>(ch[i]);
-    int32_t v = 0;
-    if (!quantize_weight(values[i], p.scale_w[c], p.offset_w[c], p.wts_bits, &v)) {
-      throw_runtime_error("the weight of layer '" + p.layer + "' quantises to NaN (element " +
-                          std::to_string(i) + ": " + std::to_string(values[i]) + " / scale_w " +
-                          std::to_string(p.scale_w[c]) + "); check the model and the record");
-    }
-    q[i] = static_cast<int8_t>(v);
+  bool finite = true;
+  if (p.wts_bits < 2 || p.wts_bits > 8) {
+    finite = false;  // not an int8 grid: element by element below
+  } else if (per_tensor) {
+    finite = quantize_weights_int8(values.data(), static_cast<int64_t>(values.size()),
+                                   p.scale_w.data(), p.offset_w.data(), 0, p.wts_bits, q.data());
+  } else if (cout_last(n)) {  // rows of Cout weights, one scale each
+    const int64_t cout = w->dims(w->dims_size() - 1);
+    for (int64_t r = 0; finite && r * cout < static_cast<int64_t>(values.size()); ++r)
+      finite = quantize_weights_int8(values.data() + r * cout, cout, p.scale_w.data(),
+                                     p.offset_w.data(), 1, p.wts_bits, q.data() + r * cout);
+  } else {
+    for_each_channel_run(n, *w, [&](int64_t begin, int64_t count, int64_t c) {
+      if (finite)
+        finite = quantize_weights_int8(values.data() + begin, count, &p.scale_w[c],
+                                       &p.offset_w[c], 0, p.wts_bits, q.data() + begin);
+    });
+  }
+  if (!finite) {  // element by element: names the first NaN
+    for_each_channel_run(n, *w, [&](int64_t begin, int64_t count, int64_t ch) {
+      for (int64_t i = begin; i < begin + count; ++i) {
+        const size_t c = per_tensor ? 0 : static_cast<size_t>(ch);
+        int32_t v = 0;
+        if (!quantize_weight(values[i], p.scale_w[c], p.offset_w[c], p.wts_bits, &v)) {
+          throw_runtime_error("the weight of layer '" + p.layer + "' quantises to NaN (element " +
+                              std::to_string(i) + ": " + std::to_string(values[i]) +
+                              " / scale_w " + std::to_string(p.scale_w[c]) +
+                              "); check the model and the record");
+        }
+        q[i] = static_cast<int8_t>(v);
+      }
+    });
   }
   const std::vector<int64_t> dims(w->dims().begin(), w->dims().end());
   *w = int8_tensor(w->name(), dims, q);

@@ -49,6 +49,54 @@ bool quantize_weight(float w, float scale_w, int32_t offset_w, int bits, int32_t
   return true;
 }
 
+namespace {
+
+// Round half to even without libm: below 2^23, adding and subtracting 2^23
+// leaves no fraction bits, rounded by the FPU's own half-to-even; larger
+// magnitudes (and Inf, NaN) are integral already. Equal to std::nearbyint
+// in the default rounding mode, sign of zero included.
+inline float rne(float v) {
+  constexpr float kTwo23 = 8388608.0f;
+  const float a = std::fabs(v);
+  const float r = std::copysign((a + kTwo23) - kTwo23, v);
+  return a < kTwo23 ? r : v;
+}
+
+}  // namespace
+
+namespace {
+
+// The loop of quantize_weights_int8 with the scale and offset as the caller
+// indexes them; both forms vectorise.
+template <class ScaleAt, class OffsetAt>
+bool quantize_int8_loop(const float* w, int64_t n, ScaleAt scale, OffsetAt offset, int bits,
+                        int8_t* out) {
+  const float half = static_cast<float>(int64_t{1} << (bits - 1));
+  const float lo = -half, hi = half - 1.0f;
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const float q = rne(w[i] / scale(i) + offset(i));
+    nan |= q != q;
+    const float clamped = q != q ? 0.0f : std::min(std::max(q, lo), hi);  // no NaN cast
+    out[i] = static_cast<int8_t>(static_cast<int32_t>(clamped));
+  }
+  return !nan;
+}
+
+}  // namespace
+
+bool quantize_weights_int8(const float* w, int64_t n, const float* scale_w,
+                           const int32_t* offset_w, int stride, int bits, int8_t* out) {
+  if (stride == 0) {
+    const float s = scale_w[0], o = static_cast<float>(offset_w[0]);
+    return quantize_int8_loop(
+        w, n, [s](int64_t) { return s; }, [o](int64_t) { return o; }, bits, out);
+  }
+  return quantize_int8_loop(
+      w, n, [scale_w](int64_t i) { return scale_w[i]; },
+      [offset_w](int64_t i) { return static_cast<float>(offset_w[i]); }, bits, out);
+}
+
 bool quantize_bias(float b, float deq, int32_t* out) {
   const float ratio = b / deq;
   const float q = std::nearbyint(ratio);

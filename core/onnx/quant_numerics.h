@@ -21,6 +21,12 @@ float dequant_word_scale(uint64_t word);
 // clamp(rne(w / s + o), −2^(b−1), 2^(b−1)−1); false when that is NaN (a NaN
 // weight, or 0/0 with a zero scale).
 bool quantize_weight(float w, float scale_w, int32_t offset_w, int bits, int32_t* out);
+// quantize_weight of n weights into int8 (bits <= 8), each with its own
+// scale and offset (stride 1) or all with the first (stride 0); false when
+// any is NaN (the caller finds which with quantize_weight). Branch-free: the
+// loop vectorises, where a libm nearbyint call per weight kept it scalar.
+bool quantize_weights_int8(const float* w, int64_t n, const float* scale_w,
+                           const int32_t* offset_w, int stride, int bits, int8_t* out);
 // rne(float32(b / deq)); false when the result leaves int32.
 bool quantize_bias(float b, float deq, int32_t* out);
 // 1/s in float32 (the DMQ Constant).

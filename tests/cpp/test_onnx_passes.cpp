@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -158,6 +159,97 @@ TEST(OnnxNumerics, RoundingIsHalfToEvenAndClamped) {
   EXPECT_TRUE(op::quantize_bias(0.5f, 1.0f, &q));
   EXPECT_EQ(q, 0);
   EXPECT_FALSE(op::quantize_bias(1.0f, 1e-30f, &q));
+}
+
+// The vectorised loop of save_model against the one-weight rule, on ties,
+// signed zeros, the clamp ends, Inf and a NaN (reported, not cast).
+TEST(OnnxNumerics, WeightRunsQuantiseAsTheOneWeightRule) {
+  std::vector<float> w = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -0.0f, 0.0f, 126.5f, 127.5f, -128.5f,
+                          1e30f, -1e30f, INFINITY, -INFINITY, 0.049999997f, 3.75f, -7.25f};
+  for (int i = 0; i < 40; ++i) w.push_back(std::ldexp(static_cast<float>(i) - 19.5f, -3));
+  const int n = static_cast<int>(w.size());
+  std::vector<float> scales(n);
+  std::vector<int32_t> offsets(n);
+  for (int i = 0; i < n; ++i) {
+    scales[i] = i % 3 == 0 ? 0.1f : (i % 3 == 1 ? 1.0f : 0.25f);
+    offsets[i] = i % 4 == 0 ? -3 : (i % 4 == 1 ? 2 : 0);
+  }
+  for (int bits : {4, 7, 8}) {
+    std::vector<int8_t> got(n);
+    ASSERT_TRUE(op::quantize_weights_int8(w.data(), n, scales.data(), offsets.data(), 1, bits,
+                                          got.data()));
+    std::vector<int8_t> shared(n);
+    ASSERT_TRUE(op::quantize_weights_int8(w.data(), n, scales.data(), offsets.data(), 0, bits,
+                                          shared.data()));
+    for (int i = 0; i < n; ++i) {
+      int32_t want = 0;
+      ASSERT_TRUE(op::quantize_weight(w[i], scales[i], offsets[i], bits, &want));
+      EXPECT_EQ(got[i], want) << w[i] << " / " << scales[i] << " + " << offsets[i] << ", " << bits;
+      ASSERT_TRUE(op::quantize_weight(w[i], scales[0], offsets[0], bits, &want));
+      EXPECT_EQ(shared[i], want) << w[i] << ", " << bits;
+    }
+  }
+  w[5] = NAN;
+  std::vector<int8_t> out(n);
+  EXPECT_FALSE(op::quantize_weights_int8(w.data(), n, scales.data(), offsets.data(), 1, 8,
+                                         out.data()));
+  const float zero = 0.0f;
+  const int32_t offset = 0;
+  EXPECT_FALSE(op::quantize_weights_int8(&zero, 1, &zero, &offset, 0, 8, out.data()));  // 0/0
+}
+
+// Each weight layout quantises every element with its output channel's
+// scale: Conv (Cout first), grouped ConvTranspose (Cin, Cout/g, k), Gemm
+// with transB (Cout, Cin) and MatMul (Cin, Cout); channel c's scale is c + 1
+// and every weight is 12, so element i must hold rne(12 / (c(i) + 1)).
+TEST(OnnxDeployPass, EveryWeightLayoutUsesItsOutputChannelsScale) {
+  struct Case {
+    const char* op;
+    std::vector<int64_t> dims;
+    int64_t groups;
+    bool trans_b;
+    std::function<int64_t(int64_t)> channel;
+  };
+  const std::vector<Case> cases = {
+      {"Conv", {3, 2, 2, 2}, 1, false, [](int64_t i) { return i / 8; }},
+      // ConvTranspose, 4 in channels in 2 groups, 3 outputs per group, kernel 2:
+      // element (ci, j, k) is output channel (ci / 2) * 3 + j.
+      {"ConvTranspose", {4, 3, 2}, 2, false,
+       [](int64_t i) { return ((i / 6) / 2) * 3 + (i / 2) % 3; }},
+      {"Gemm", {3, 5}, 1, true, [](int64_t i) { return i / 5; }},
+      {"MatMul", {5, 3}, 1, false, [](int64_t i) { return i % 3; }},
+  };
+  for (const Case& c : cases) {
+    onnx::GraphProto g;
+    g.add_input()->set_name("x");
+    *g.add_node() = op::make_node(c.op, "l", {"x", "w"}, {"y"});
+    if (c.groups > 1) op::set_int_attribute(g.mutable_node(0), "group", c.groups);
+    if (c.trans_b) op::set_int_attribute(g.mutable_node(0), "transB", 1);
+    int64_t count = 1;
+    for (int64_t d : c.dims) count *= d;
+    *g.add_initializer() = op::float_tensor("w", c.dims, std::vector<float>(count, 12.0f));
+    add_output(&g, "y");
+    const int64_t cout = std::string(c.op) == "ConvTranspose" ? 6 : 3;
+    op::LayerQuantParams p;
+    p.layer = "l";
+    p.scale_d = 1.0f;
+    for (int64_t ch = 0; ch < cout; ++ch) {
+      p.scale_w.push_back(static_cast<float>(ch + 1));
+      p.offset_w.push_back(0);
+    }
+    op::make_deploy_graph(&g, {p});
+    auto w = op::raw_values<int8_t>(*op::find_initializer(g, "w"));
+    if (c.trans_b) {  // the deploy pass stores a Gemm weight transposed: (Cin, Cout)
+      std::vector<int8_t> back(w.size());
+      for (int64_t r = 0; r < 5; ++r)
+        for (int64_t ch = 0; ch < 3; ++ch) back[ch * 5 + r] = w[r * 3 + ch];
+      w = back;
+    }
+    ASSERT_EQ(static_cast<int64_t>(w.size()), count) << c.op;
+    for (int64_t i = 0; i < count; ++i)
+      EXPECT_EQ(w[i], static_cast<int8_t>(std::nearbyint(12.0f / (c.channel(i) + 1))))
+          << c.op << " element " << i;
+  }
 }
 
 TEST(OnnxDeployPass, OneConvGetsQuantInt8WeightsInt32BiasAndDequant) {
