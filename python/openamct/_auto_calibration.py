@@ -88,19 +88,26 @@ def _metric_eval(evaluator, original, new):
 
 # ---- the fake-quantised evaluation model ----------------------------------------------------
 
+_KEEP = object()  # _FakeQuantLayer: the float output uses the module's own bias
+
+
 class _FakeQuantLayer(torch.nn.Module):
     """One enabled layer as save_model's fake-quant ONNX computes it (spec
     §12.4): input / DMQ factor, quantised to integers with the record's
     scale_d/offset_d, the op on integer weights, times scale_w·scale_d, plus
     the integer bias times the same. With ``measure`` set it returns the float
     layer's output instead (the float weight on the unquantised input) and
-    adds up the cosine similarity between the two outputs."""
+    adds up the cosine similarity between the two outputs. ``float_biases``
+    (bias-corrected trials): {layer: its bias before correction}, so that the
+    float output is the float layer's."""
 
-    def __init__(self, wrapper, float_weight, record):
+    def __init__(self, wrapper, float_weight, record, float_biases=None, name=None):
         super().__init__()
         self.sub_module = wrapper.sub_module
         self._factor = wrapper._factor
         self._float_weight = float_weight
+        # A layer bias correction gave a bias had none: the float output has none.
+        self._float_bias = float_biases.get(name, _KEEP) if float_biases else _KEEP
         self.measure = False
         self.dot = self.float_sq = self.quant_sq = 0.0
         module = self.sub_module
@@ -157,11 +164,14 @@ class _FakeQuantLayer(torch.nn.Module):
                 if self._factor is not None:
                     x = (x.float() / self._factor.to(x.device)).to(x.dtype)
                 return self._quantised(x)
-            if self._float_weight is None:
-                y_float = self.sub_module(x)
-            else:
-                params = {'weight': self._float_weight.to(x.dtype)}
-                y_float = torch.nn.utils.stateless.functional_call(self.sub_module, params, (x,))
+            params = {}
+            if self._float_weight is not None:
+                params['weight'] = self._float_weight.to(x.dtype)
+            if self._float_bias is not _KEEP and getattr(self.sub_module, 'bias', None) is not None:
+                params['bias'] = (torch.zeros_like(self.sub_module.bias) if self._float_bias is None
+                                  else self._float_bias.to(x.dtype))
+            y_float = torch.nn.utils.stateless.functional_call(self.sub_module, params, (x,)) \
+                if params else self.sub_module(x)
             xb = x if self._factor is None else \
                 (x.float() / self._factor.to(x.device)).to(x.dtype)
             y_quant = self._quantised(xb)
@@ -177,14 +187,17 @@ class _FakeQuantLayer(torch.nn.Module):
         return self.dot / math.sqrt(self.float_sq * self.quant_sq)
 
 
-def _fake_quant_model(calib, float_weights, record_path):
+def _fake_quant_model(calib, float_weights, record_path, float_biases=None):
     """Turns a calibrated model into the fake-quantised evaluation model (in
-    place; the calibration model is ours). Returns {layer: _FakeQuantLayer}."""
+    place; the calibration model is ours). Returns {layer: _FakeQuantLayer}.
+    `float_biases` (bias-corrected trials): the biases the float outputs of
+    the sensitivity measurement use."""
     records = _C.read_record(record_path)
     layers = {}
     for name, module in list(calib.named_modules()):
         if isinstance(module, MarkedQuantizableModule):
-            layers[name] = _FakeQuantLayer(module, float_weights.get(name), records[name])
+            layers[name] = _FakeQuantLayer(module, float_weights.get(name), records[name],
+                                           float_biases, name)
     for name, layer in layers.items():
         _set_module(calib, name, layer)
     calib.eval()
@@ -196,8 +209,10 @@ def _fake_quant_model(calib, float_weights, record_path):
 class _Trials:
     """Runs the flow for a set of rolled-back layers in a scratch folder, once."""
 
-    def __init__(self, model, evaluator, config, input_data, names, scratch):
+    def __init__(self, model, evaluator, config, input_data, names, scratch,
+                 bias_correction=False):
         self.model, self.evaluator, self.config = model, evaluator, config
+        self.bias_correction = bias_correction
         self.input_data, self.inputs = input_data, _as_inputs(input_data)
         self.names, self.scratch = names, scratch
         self.results = {}
@@ -224,13 +239,15 @@ class _Trials:
             preprocessed = quantize_preprocess(paths['config'], paths['record'], self.model,
                                                self.input_data)
             self.evaluator.calibration(preprocessed)
-        float_weights = {}
+        float_weights, float_biases = {}, {}
         calib = _quantize_model(os.fsencode(paths['config']), os.fsencode(paths['modified']),
                                 os.fsencode(paths['record']), copy.deepcopy(self.model),
-                                self.inputs, *self.names, float_weights=float_weights)
+                                self.inputs, *self.names, float_weights=float_weights,
+                                bias_correction=self.bias_correction, float_biases=float_biases)
         self.evaluator.calibration(calib)
         save_model(paths['modified'], paths['record'], paths['prefix'])
-        layers = _fake_quant_model(calib, float_weights, paths['record'])
+        layers = _fake_quant_model(calib, float_weights, paths['record'],
+                                   float_biases if self.bias_correction else None)
         metric = self.evaluator.evaluate(calib)
         # Only the fully quantised trial's model is needed again (the ranking);
         # the others are dropped to keep one model copy in memory, not log2(n).
@@ -270,7 +287,7 @@ def _write_json(path, value):
 def accuracy_based_auto_calibration(model, model_evaluator, config_file, record_file, save_dir,
                                     input_data, input_names=None, output_names=None,
                                     dynamic_axes=None, strategy='BinarySearch',
-                                    sensitivity='CosineSimilarity'):
+                                    sensitivity='CosineSimilarity', bias_correction=False):
     """Calibrates ``model`` with ``config_file`` and, when ``model_evaluator``
     does not accept the result, rolls the most quantisation-sensitive layers
     back to float, as few as possible, until it does.
@@ -302,6 +319,12 @@ def accuracy_based_auto_calibration(model, model_evaluator, config_file, record_
     ``sensitivity`` ({layer: cosine similarity}) and ``history`` (one entry per
     evaluated configuration: ``rolled_back``, ``metric``, ``accepted``,
     ``loss``). ``model`` and ``config_file`` are not changed.
+
+    ``bias_correction=True`` (an OpenAMCT extension, off by default) runs
+    every trial's quantize_model with ``bias_correction=True``: the evaluated
+    models and the files written carry the corrected biases, and each
+    layer's sensitivity compares its quantised output with the float layer's
+    (its weight and bias before quantisation and correction).
     """
     _module(_FUNC, model)
     _check_evaluator(model_evaluator)
@@ -317,6 +340,10 @@ def accuracy_based_auto_calibration(model, model_evaluator, config_file, record_
     if sensitivity not in _SENSITIVITIES:
         raise ValueError("Func %s argument sensitivity %r is not supported; use one of %s"
                          % (_FUNC, sensitivity, list(_SENSITIVITIES)))
+    if not isinstance(bias_correction, bool):
+        raise TypeError("Func %s argument bias_correction must be <class 'bool'> (True to "
+                        "correct the biases for the weight rounding in every trial; got %s %r)"
+                        % (_FUNC, type(bias_correction).__name__, bias_correction))
     _check_export_names(input_names, output_names, dynamic_axes)
     config_path = os.fsdecode(config_path)
     if not os.path.isfile(config_path):
@@ -336,7 +363,7 @@ def accuracy_based_auto_calibration(model, model_evaluator, config_file, record_
     scratch = tempfile.mkdtemp(dir=out_dir, prefix='.openamct-auto-calibration-')
     try:
         trials = _Trials(model, model_evaluator, config, input_data,
-                         (input_names, output_names, dynamic_axes), scratch)
+                         (input_names, output_names, dynamic_axes), scratch, bias_correction)
         history = []
 
         def judge(result):

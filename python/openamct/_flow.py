@@ -328,11 +328,12 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
 
 def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_names=None,
                     output_names=None, dynamic_axes=None, float_weights=None, qdq_full=False,
-                    bias_correction=False):
+                    bias_correction=False, float_biases=None):
     """quantize_model after its argument checks, on `work`, the copy of the
     model it turns into the calibration model. `float_weights`, when a dict,
     receives each enabled layer's float weight (Conv+BN fused, before DMQ and
-    quantisation), for accuracy_based_auto_calibration."""
+    quantisation), for accuracy_based_auto_calibration; `float_biases`, when
+    a dict, each enabled layer's bias before bias correction (None: no bias)."""
     settings = _read_config(os.path.realpath(config_path), work, inputs)
     exported = _export_in_place(work, inputs, input_names, output_names, dynamic_axes)
     flow = _C.QuantizeModelFlow(settings, exported, record_path, True)
@@ -348,6 +349,9 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
         weight = getattr(mod, 'weight', None)
         if float_weights is not None and weight is not None:
             float_weights[layer['name']] = weight.detach().clone()
+        if float_biases is not None:
+            bias = getattr(mod, 'bias', None)
+            float_biases[layer['name']] = None if bias is None else bias.detach().clone()
         calib = flow.weight_pass(layer['name'], None if weight is None else weight.detach(),
                                  _groups(mod))
         if calib is not None:

@@ -270,3 +270,45 @@ def test_bad_paths_fail_before_any_work(setup):
     with pytest.raises(TypeError, match=r'argument record_file must be'):
         amct.accuracy_based_auto_calibration(model, evaluator, config, 3, str(tmp / 'o' / 'n'), x)
     assert evaluator.evaluated == []  # not even the float model was evaluated
+
+
+def test_bias_correction_runs_in_every_trial_and_is_what_quantize_model_writes(setup):
+    """bias_correction=True: the files an accepting evaluator installs are
+    byte for byte the plain flow's with quantize_model(bias_correction=True)
+    on the same data, and differ from the uncorrected flow's; the sensitivity
+    still compares with the float layer (its bias before the correction)."""
+    model, config, tmp = setup
+    x = _batches(1, 1)[0]
+    evaluator = Always(model, 0)
+    result = amct.accuracy_based_auto_calibration(
+        model, evaluator, config, str(tmp / 'auto.txt'), str(tmp / 'auto' / 'net'), x,
+        bias_correction=True)
+    assert result['accepted'] and result['rolled_back'] == []
+
+    def plain(prefix, corrected):
+        calib = amct.quantize_model(config, str(tmp / (prefix + '.onnx')),
+                                    str(tmp / (prefix + '.txt')), model, x,
+                                    bias_correction=corrected)
+        evaluator.calibration(calib)
+        amct.save_model(str(tmp / (prefix + '.onnx')), str(tmp / (prefix + '.txt')),
+                        str(tmp / prefix))
+        return open(str(tmp / (prefix + '_fake_quant_model.onnx')), 'rb').read()
+
+    corrected, uncorrected = plain('bc', True), plain('plain', False)
+    assert open(str(tmp / 'auto' / 'net_fake_quant_model.onnx'), 'rb').read() == corrected
+    assert corrected != uncorrected
+    assert open(str(tmp / 'auto.txt'), 'rb').read() == open(str(tmp / 'bc.txt'), 'rb').read()
+    uncorrected_result = _run(setup, Always(model, 0))
+    # Correction brings each quantised layer's output closer to the float layer's.
+    for name in ('conv1', 'fc'):
+        assert result['sensitivity'][name] >= uncorrected_result['sensitivity'][name] - 1e-6
+
+
+def test_bias_correction_must_be_a_bool(setup):
+    model, config, tmp = setup
+    evaluator = Always(model, 0)
+    with pytest.raises(TypeError, match=r'argument bias_correction must be'):
+        amct.accuracy_based_auto_calibration(model, evaluator, config, str(tmp / 'r.txt'),
+                                             str(tmp / 'o' / 'n'), _batches(1, 1)[0],
+                                             bias_correction=1)
+    assert evaluator.evaluated == [] and not os.path.exists(str(tmp / 'r.txt'))
