@@ -162,7 +162,7 @@ size_t CalibrationRecorder::kept_bytes() const {
 
 // ---- quantize_model ---------------------------------------------------------------
 
-QuantizeModelFlow::QuantizeModelFlow(CalibrationSettings settings, const std::string& exported,
+QuantizeModelFlow::QuantizeModelFlow(CalibrationSettings settings, std::string_view exported,
                                      std::string record_path, bool read_dmq_record)
     : settings_(std::move(settings)),
       model_(onnx_passes::parse_model(exported, "the exported model")),

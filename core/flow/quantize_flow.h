@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -81,7 +82,7 @@ class QuantizeModelFlow {
   // float weights. In the DMQ flow the record must exist, hold an entry and
   // pass §11.4; otherwise the record starts empty (written by write()).
   // quantize_preprocess uses one with `read_dmq_record` false for the fusion.
-  QuantizeModelFlow(CalibrationSettings settings, const std::string& exported,
+  QuantizeModelFlow(CalibrationSettings settings, std::string_view exported,
                     std::string record_path, bool read_dmq_record = true);
 
   const CalibrationSettings& settings() const { return settings_; }

@@ -6,6 +6,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -13,7 +14,7 @@ namespace openamct {
 namespace onnx_passes {
 
 // RuntimeError "<what> is not a valid ONNX model ..." when the bytes do not parse.
-onnx::ModelProto parse_model(const std::string& bytes, const std::string& what);
+onnx::ModelProto parse_model(std::string_view bytes, const std::string& what);
 // ValueError "The input onnx pb file is not exist." when the file cannot be read.
 std::string read_whole_file(const std::string& path);
 

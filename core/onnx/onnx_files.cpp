@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include <algorithm>
 #include <atomic>
@@ -43,9 +44,10 @@ int64_t external_threshold() {
 
 }  // namespace
 
-onnx::ModelProto parse_model(const std::string& bytes, const std::string& what) {
+onnx::ModelProto parse_model(std::string_view bytes, const std::string& what) {
   onnx::ModelProto m;
-  if (!m.ParseFromString(bytes)) {
+  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+      !m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     throw_runtime_error(what + " is not a valid ONNX model (protobuf parse failed)");
   }
   return m;

@@ -7,7 +7,6 @@ DMQ / ARQ numerics, the record file, the activation calibrators and the ONNX
 passes are C++ (core/flow, core/algorithms, core/record, core/onnx)."""
 
 import copy
-import io
 import logging
 import os
 import warnings
@@ -100,7 +99,7 @@ def _export_in_place(model, inputs, input_names=None, output_names=None, dynamic
     targets = [(n, m) for n, m in model.named_modules() if n and _onnx_export.is_marked_kind(m)]
     for name, mod in targets:
         _set_module(model, name, _onnx_export._MarkedModule(mod, name))
-    buf = io.BytesIO()
+    buf = _onnx_export.ExportSink()
     args = inputs[0] if len(inputs) == 1 else tuple(inputs)
     was_training = model.training
     try:
@@ -118,7 +117,7 @@ def _export_in_place(model, inputs, input_names=None, output_names=None, dynamic
         for name, mod in targets:
             _set_module(model, name, mod)
         model.train(was_training)
-    return buf.getvalue()
+    return buf.value()
 
 
 def _read_config(config_path, model, inputs):

@@ -105,6 +105,27 @@ def _initializers_never_merged():
         onnx_utils._C = saved
 
 
+class ExportSink(io.RawIOBase):
+    """A file object for torch.onnx.export that keeps the bytes objects it is
+    given: torch writes the whole serialised model in one call, which a
+    BytesIO would copy on write and again on getvalue (two passes over every
+    weight of the model)."""
+
+    def __init__(self):
+        super().__init__()
+        self._parts = []
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self._parts.append(data if isinstance(data, bytes) else bytes(data))
+        return len(data)
+
+    def value(self):
+        return self._parts[0] if len(self._parts) == 1 else b''.join(self._parts)
+
+
 def _install_weights(model, weights):
     with torch.no_grad():
         for name, value in weights.items():
@@ -123,7 +144,7 @@ def export_bytes(model, input_data, weights=None, input_names=None, output_names
     _install_weights(work, weights or {})
     _wrap_marked_modules(work)
     args = tuple(input_data) if isinstance(input_data, (list, tuple)) else input_data
-    buf = io.BytesIO()
+    buf = ExportSink()
     with warnings.catch_warnings(), _initializers_never_merged(), torch.no_grad():
         warnings.filterwarnings('ignore', message='.*%s.*' % _C.ONNX_MARKER_OP)
         warnings.filterwarnings('ignore', message='.*_graph_op.*', category=FutureWarning)
@@ -131,7 +152,7 @@ def export_bytes(model, input_data, weights=None, input_names=None, output_names
                           keep_initializers_as_inputs=True, input_names=input_names,
                           output_names=output_names, dynamic_axes=dynamic_axes,
                           custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
-    return buf.getvalue()
+    return buf.value()
 
 
 def write_modified_onnx(path, model, input_data, weights=None, fused_batchnorms=(),
