@@ -52,8 +52,8 @@ void save_model(const std::string& modified_onnx_file, const std::string& record
     throw_runtime_error("record_file is empty, no layers to be quantized. Please ensure "
                         "calibration is finished by checking information!");
   }
-  const std::string bytes = onnx_passes::read_whole_file(onnx_path);
-  const onnx::ModelProto model = onnx_passes::parse_model(bytes, "modfied_onnx_file " + onnx_path);
+  onnx::ModelProto model = onnx_passes::parse_model(onnx_passes::read_whole_file(onnx_path),
+                                                    "modfied_onnx_file " + onnx_path);
   const std::vector<RecordGraphLayer> graph = flow::record_graph_layers(model.graph());
   const std::vector<CheckedLayerRecord> checked =
       check_record(record, graph, onnx_path, record_path);
@@ -78,8 +78,8 @@ void save_model(const std::string& modified_onnx_file, const std::string& record
   if (wanted.qdq_full) {
     qdq.outputs = flow::read_output_scales(record_path, onnx_passes::read_whole_file(record_path));
   }
-  const std::vector<std::string> written = onnx_passes::save_quant_models_from_bytes(
-      bytes, "modfied_onnx_file " + onnx_path, params, resolve_save_path(save_path), wanted, qdq);
+  const std::vector<std::string> written = onnx_passes::save_quant_models_from_model(
+      std::move(model), params, resolve_save_path(save_path), wanted, qdq);
   std::string list;
   for (const auto& w : written) list += (list.empty() ? "" : ", ") + w;
   log_info("save_model wrote " + list);

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "onnx/onnx_files.h"
+
 namespace openamct {
 namespace onnx_passes {
 
@@ -31,6 +33,13 @@ PreparedFile prepare_model(onnx::ModelProto* m, const std::string& path,
                            const std::string& suffix);
 // Writes the side files, then the model, each atomically with mode 0640.
 void write_prepared(const PreparedFile& f);
+
+// save_quant_models_from_bytes (onnx_files.h) from the parsed modified ONNX,
+// which the last model built takes over (the others copy it): save_model has
+// parsed it for the record checks already.
+std::vector<std::string> save_quant_models_from_model(
+    onnx::ModelProto&& modified, const std::vector<LayerQuantParams>& layers,
+    const std::string& save_path, const SaveFormats& formats, const QdqOptions& qdq = {});
 
 }  // namespace onnx_passes
 }  // namespace openamct

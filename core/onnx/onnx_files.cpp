@@ -153,10 +153,10 @@ struct SavedGraphs {
   onnx::ModelProto fake_quant;
 };
 
-SavedGraphs build_saved_models(const std::string& modified_bytes, const std::string& what,
+SavedGraphs build_saved_models(onnx::ModelProto modified,
                                const std::vector<LayerQuantParams>& layers) {
   SavedGraphs s;
-  s.deploy = parse_model(modified_bytes, what);
+  s.deploy = std::move(modified);
   make_deploy_graph(s.deploy.mutable_graph(), layers);
   order_nodes(s.deploy.mutable_graph());  // the fake-quant pass works in file order
   s.fake_quant = s.deploy;
@@ -172,11 +172,9 @@ SavedGraphs build_saved_models(const std::string& modified_bytes, const std::str
 // opset-agnostic; the upgrade needs a graph of standard ops only), then the
 // deploy graph, then the QDQ rewrite.
 // With `outputs`, the qdq_full model: the QDQ graph plus its output quantizers.
-onnx::ModelProto build_qdq_model(const std::string& modified_bytes, const std::string& what,
-                                 const std::vector<LayerQuantParams>& layers,
+onnx::ModelProto build_qdq_model(onnx::ModelProto m, const std::vector<LayerQuantParams>& layers,
                                  const std::vector<OutputQuantParams>* outputs = nullptr,
                                  bool uint8_activations = false) {
-  onnx::ModelProto m = parse_model(modified_bytes, what);
   upgrade_to_opset13(&m);
   make_deploy_graph(m.mutable_graph(), layers);
   order_nodes(m.mutable_graph());
@@ -273,11 +271,21 @@ std::vector<std::string> save_quant_models_from_bytes(
     const std::string& modified_bytes, const std::string& what,
     const std::vector<LayerQuantParams>& layers, const std::string& save_path,
     const SaveFormats& formats, const QdqOptions& qdq) {
+  return save_quant_models_from_model(parse_model(modified_bytes, what), layers, save_path,
+                                      formats, qdq);
+}
+
+std::vector<std::string> save_quant_models_from_model(
+    onnx::ModelProto&& modified, const std::vector<LayerQuantParams>& layers,
+    const std::string& save_path, const SaveFormats& formats, const QdqOptions& qdq) {
   const auto [dir, prefix] = split_save_path(save_path);
   const std::string lead = prefix.empty() ? std::string() : prefix + "_";
+  int uses = (formats.deploy || formats.fake_quant) + formats.qdq + formats.qdq_full;
+  // A copy for every use but the last, which takes the model itself.
+  auto next = [&]() { return --uses == 0 ? std::move(modified) : onnx::ModelProto(modified); };
   std::vector<PreparedFile> files;
   if (formats.deploy || formats.fake_quant) {
-    SavedGraphs s = build_saved_models(modified_bytes, what, layers);
+    SavedGraphs s = build_saved_models(next(), layers);
     if (formats.deploy) {
       files.push_back(prepare_model(&s.deploy, dir + lead + "deploy_model.onnx", "deploy"));
     }
@@ -287,13 +295,11 @@ std::vector<std::string> save_quant_models_from_bytes(
     }
   }
   if (formats.qdq) {
-    onnx::ModelProto q =
-        build_qdq_model(modified_bytes, what, layers, nullptr, qdq.uint8_activations);
+    onnx::ModelProto q = build_qdq_model(next(), layers, nullptr, qdq.uint8_activations);
     files.push_back(prepare_model(&q, dir + lead + "qdq_model.onnx", "qdq"));
   }
   if (formats.qdq_full) {
-    onnx::ModelProto q =
-        build_qdq_model(modified_bytes, what, layers, &qdq.outputs, qdq.uint8_activations);
+    onnx::ModelProto q = build_qdq_model(next(), layers, &qdq.outputs, qdq.uint8_activations);
     files.push_back(prepare_model(&q, dir + lead + "qdq_full_model.onnx", "qdq_full"));
   }
   std::vector<std::string> paths;
@@ -306,7 +312,7 @@ std::vector<std::string> save_quant_models_from_bytes(
 
 std::string qdq_model_bytes(const std::string& modified_bytes,
                             const std::vector<LayerQuantParams>& layers) {
-  onnx::ModelProto q = build_qdq_model(modified_bytes, "the modified ONNX", layers);
+  onnx::ModelProto q = build_qdq_model(parse_model(modified_bytes, "the modified ONNX"), layers);
   std::string out;
   if (!q.SerializeToString(&out)) throw_runtime_error("the QDQ model could not be serialised");
   return out;
@@ -314,7 +320,7 @@ std::string qdq_model_bytes(const std::string& modified_bytes,
 
 std::pair<std::string, std::string> saved_model_bytes(const std::string& modified_bytes,
                                                       const std::vector<LayerQuantParams>& layers) {
-  SavedGraphs s = build_saved_models(modified_bytes, "the modified ONNX", layers);
+  SavedGraphs s = build_saved_models(parse_model(modified_bytes, "the modified ONNX"), layers);
   std::pair<std::string, std::string> out;
   if (!s.deploy.SerializeToString(&out.first) || !s.fake_quant.SerializeToString(&out.second)) {
     throw_runtime_error("the saved models could not be serialised (over 2 GB?)");
