@@ -66,7 +66,6 @@ int64_t output_channels(const onnx::GraphProto& g, const onnx::NodeProto& n,
   return w.dims(w.dims_size() - 1);  // MatMul: (Cin, Cout)
 }
 
-// Output channel of each weight element, in the initializer's layout.
 // Calls run(begin, count, channel) over the weight's elements in memory
 // order, in runs that share one output channel (a MatMul's (Cin, Cout) rows
 // run through every channel: count 1 each, channel cycling).
@@ -172,25 +171,25 @@ void quantize_weight_initializer(onnx::GraphProto* g, const LayerQuantParams& p)
   const auto values = float_values(*w);
   const bool per_tensor = p.scale_w.size() == 1;
   std::vector<int8_t> q(values.size());
-  bool finite = true;
+  bool no_nan = true;
   if (p.wts_bits < 2 || p.wts_bits > 8) {
-    finite = false;  // not an int8 grid: element by element below
+    no_nan = false;  // not an int8 grid: element by element below
   } else if (per_tensor) {
-    finite = quantize_weights_int8(values.data(), static_cast<int64_t>(values.size()),
+    no_nan = quantize_weights_int8(values.data(), static_cast<int64_t>(values.size()),
                                    p.scale_w.data(), p.offset_w.data(), 0, p.wts_bits, q.data());
   } else if (cout_last(n)) {  // rows of Cout weights, one scale each
     const int64_t cout = w->dims(w->dims_size() - 1);
-    for (int64_t r = 0; finite && r * cout < static_cast<int64_t>(values.size()); ++r)
-      finite = quantize_weights_int8(values.data() + r * cout, cout, p.scale_w.data(),
+    for (int64_t r = 0; no_nan && r * cout < static_cast<int64_t>(values.size()); ++r)
+      no_nan = quantize_weights_int8(values.data() + r * cout, cout, p.scale_w.data(),
                                      p.offset_w.data(), 1, p.wts_bits, q.data() + r * cout);
   } else {
     for_each_channel_run(n, *w, [&](int64_t begin, int64_t count, int64_t c) {
-      if (finite)
-        finite = quantize_weights_int8(values.data() + begin, count, &p.scale_w[c],
+      if (no_nan)
+        no_nan = quantize_weights_int8(values.data() + begin, count, &p.scale_w[c],
                                        &p.offset_w[c], 0, p.wts_bits, q.data() + begin);
     });
   }
-  if (!finite) {  // element by element: names the first NaN
+  if (!no_nan) {  // element by element: names the first NaN
     for_each_channel_run(n, *w, [&](int64_t begin, int64_t count, int64_t ch) {
       for (int64_t i = begin; i < begin + count; ++i) {
         const size_t c = per_tensor ? 0 : static_cast<size_t>(ch);

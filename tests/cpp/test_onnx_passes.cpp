@@ -342,3 +342,19 @@ TEST(OnnxFakeQuantPass, QuantBecomesMulRoundAddClipSubAndDequantAMul) {
   EXPECT_EQ(std::vector<int64_t>(dq.dims().begin(), dq.dims().end()),
             (std::vector<int64_t>{1, 2, 1, 1}));
 }
+
+// A NaN weight leaves the vectorised runs for the element-by-element rule,
+// whose error names the layer and the element.
+TEST(OnnxDeployPass, ANaNWeightIsARuntimeErrorNamingTheElement) {
+  onnx::GraphProto g = one_conv_graph();
+  *op::find_initializer(&g, "w") = op::float_tensor("w", {2, 1, 1, 1}, {0.5f, NAN});
+  try {
+    op::make_deploy_graph(&g, {conv_params()});
+    FAIL() << "no error";
+  } catch (const openamct::Error& e) {
+    EXPECT_EQ(e.kind(), openamct::ErrorKind::kRuntime);
+    EXPECT_NE(std::string(e.what()).find("the weight of layer 'c' quantises to NaN (element 1"),
+              std::string::npos)
+        << e.what();
+  }
+}
