@@ -175,6 +175,19 @@ def best_of(fn, repeat):
     return best, out
 
 
+def random_access_probe(gen):
+    """CPU seconds (best of 5) of a fixed random-access workload: torch.bincount
+    of 4M uniform indices into 65536 float64 bins (a 512 KB table, in L2). IFMR's
+    radix sort is random access into L2 too; on a shared VM that throughput
+    halves at times (a sibling thread on the core), moving IFMR's time while the
+    transcription's compute-bound kernels move less. Printed at the start and
+    the end of the run, so that a run's IFMR ratios can be read against it."""
+    idx = torch.randint(0, 65536, (1 << 22,), generator=gen)
+    w = torch.rand(1 << 22, generator=gen, dtype=torch.float64)
+    t, _ = best_of(lambda: torch.bincount(idx, weights=w, minlength=65536), 5)
+    return t
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='1M and 4M elements only')
@@ -190,6 +203,8 @@ def main():
         print('| %s | %.4f | %.4f | %.1fx | %s |' % (name, ours, ref, ref / ours,
                                                      'yes' if same else 'NO'), flush=True)
 
+    probe_start = random_access_probe(gen)
+    print('random-access probe (bincount, 4M into 64K bins): %.1f ms\n' % (probe_start * 1e3))
     print('| case | openamct CPU s | torch transcription CPU s | ratio | same result |')
     print('|---|---:|---:|---:|:---:|')
     for n in sizes:
@@ -225,12 +240,14 @@ def main():
     t_r, r_r = best_of(lambda: torch_dmq_linear(x, w), 3)
     row('DMQ Linear 4096 channels (64x4096 input)', t_o, t_r,
         torch.equal(r_o['factor'], r_r[0]) and torch.equal(r_o['balanced_weight'], r_r[1]))
+    probe_end = random_access_probe(gen)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print('\npeak RSS of the whole run: %.0f MiB; torch threads: %d' %
-          (peak, torch.get_num_threads()))
+    print('\nrandom-access probe at the end: %.1f ms; peak RSS of the whole run: %.0f MiB; '
+          'torch threads: %d' % (probe_end * 1e3, peak, torch.get_num_threads()))
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(rows, f, indent=1)
+            json.dump({'rows': rows, 'random_access_probe_s': [probe_start, probe_end]}, f,
+                      indent=1)
     return 0 if all(r['same'] for r in rows) else 1
 
 
