@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/round_half_even.h"
+
 namespace openamct::algorithms::detail {
 
 // Python's repr of a dtype ("torch.float64").
@@ -58,21 +60,8 @@ inline uint32_t float_bits(float v) {
   return u;
 }
 
-// Round half to even, as torch.round / nearbyint in the default mode, in
-// plain float arithmetic: std::nearbyint is a libm call per element on the
-// baseline x86-64 target (no SSE4.1 roundss), which kept every quantisation
-// loop scalar and slower than torch's vectorised kernels. Below 2^23, adding
-// and subtracting 2^23 leaves a float with no fraction bits, so the sum is
-// rounded to an integer by the FPU's own round-half-to-even (the parity of
-// 2^23 + k is k's); |v| >= 2^23 (and Inf, NaN) is already integral. The sign
-// is put back so that -0.3 gives -0.0 as torch.round does. Branch-free, so
-// the loops that call it vectorise.
-inline float rne(float v) {
-  constexpr float kTwo23 = 8388608.0f;
-  const float a = std::fabs(v);
-  const float r = std::copysign((a + kTwo23) - kTwo23, v);
-  return a < kTwo23 ? r : v;
-}
+// Round half to even, as torch.round / nearbyint in the default mode (common/).
+using ::openamct::rne;
 
 // torch's floor division for floats (c10 div_floor_floating): fmod, then
 // (a - mod) / b, corrected by one toward -inf, then floor with a 0.5 guard.

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/round_half_even.h"
+
 namespace openamct {
 namespace onnx_passes {
 
@@ -48,21 +50,6 @@ bool quantize_weight(float w, float scale_w, int32_t offset_w, int bits, int32_t
   *out = static_cast<int32_t>(std::min(std::max(q, lo), hi));
   return true;
 }
-
-namespace {
-
-// Round half to even without libm: below 2^23, adding and subtracting 2^23
-// leaves no fraction bits, rounded by the FPU's own half-to-even; larger
-// magnitudes (and Inf, NaN) are integral already. Equal to std::nearbyint
-// in the default rounding mode, sign of zero included.
-inline float rne(float v) {
-  constexpr float kTwo23 = 8388608.0f;
-  const float a = std::fabs(v);
-  const float r = std::copysign((a + kTwo23) - kTwo23, v);
-  return a < kTwo23 ? r : v;
-}
-
-}  // namespace
 
 namespace {
 
