@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <tuple>
+#include <utility>
 
 #include "onnx/onnx_graph.h"
 #include "onnx/quant_numerics.h"
@@ -66,36 +67,32 @@ int64_t output_channels(const onnx::GraphProto& g, const onnx::NodeProto& n,
   return w.dims(w.dims_size() - 1);  // MatMul: (Cin, Cout)
 }
 
-// Calls run(begin, count, channel) over the weight's elements in memory
-// order, in runs that share one output channel (a MatMul's (Cin, Cout) rows
-// run through every channel: count 1 each, channel cycling).
+// Calls run(begin, count, first, step) over the weight's elements in memory
+// order, in runs whose element i belongs to output channel first + i * step:
+// step 0 for the layouts with Cout outermost (one channel a run), step 1 for
+// the (Cin, Cout) rows of a MatMul or a Gemm without transB (every channel
+// once a run).
 template <class Run>
 void for_each_channel_run(const onnx::NodeProto& n, const onnx::TensorProto& w, Run run) {
   const int64_t count = element_count(w);
   const std::string& op = n.op_type();
   if (op == "Conv") {
     const int64_t per = count / w.dims(0);
-    for (int64_t c = 0; c < w.dims(0); ++c) run(c * per, per, c);
+    for (int64_t c = 0; c < w.dims(0); ++c) run(c * per, per, c, 0);
   } else if (op == "ConvTranspose") {  // (Cin, Cout/g, k...) seen Cout-first
     const int64_t groups = int_attribute(n, "group", 1);
     const int64_t cin = w.dims(0), cout_g = w.dims(1);
     const int64_t k = count / (cin * cout_g);
     for (int64_t ci = 0; ci < cin; ++ci)
       for (int64_t j = 0; j < cout_g; ++j)
-        run((ci * cout_g + j) * k, k, (ci / (cin / groups)) * cout_g + j);
+        run((ci * cout_g + j) * k, k, (ci / (cin / groups)) * cout_g + j, 0);
   } else if (op == "Gemm" && int_attribute(n, "transB", 0)) {
     const int64_t per = w.dims(1);
-    for (int64_t c = 0; c < w.dims(0); ++c) run(c * per, per, c);
+    for (int64_t c = 0; c < w.dims(0); ++c) run(c * per, per, c, 0);
   } else {  // Gemm transB=0 and MatMul: (Cin, Cout)
     const int64_t cout = w.dims(w.dims_size() - 1);
-    for (int64_t i = 0; i < count; ++i) run(i, 1, i % cout);
+    for (int64_t r = 0; r * cout < count; ++r) run(r * cout, cout, 0, 1);
   }
-}
-
-// True for the (Cin, Cout) layout, whose rows take a vector of scales.
-bool cout_last(const onnx::NodeProto& n) {
-  return !(n.op_type() == "Conv" || n.op_type() == "ConvTranspose" ||
-           (n.op_type() == "Gemm" && int_attribute(n, "transB", 0)));
 }
 
 void check_channels(const LayerQuantParams& p, int64_t cout) {
@@ -171,28 +168,25 @@ void quantize_weight_initializer(onnx::GraphProto* g, const LayerQuantParams& p)
   const auto values = float_values(*w);
   const bool per_tensor = p.scale_w.size() == 1;
   std::vector<int8_t> q(values.size());
-  bool no_nan = true;
-  if (p.wts_bits < 2 || p.wts_bits > 8) {
-    no_nan = false;  // not an int8 grid: element by element below
-  } else if (per_tensor) {
-    no_nan = quantize_weights_int8(values.data(), static_cast<int64_t>(values.size()),
-                                   p.scale_w.data(), p.offset_w.data(), 0, p.wts_bits, q.data());
-  } else if (cout_last(n)) {  // rows of Cout weights, one scale each
-    const int64_t cout = w->dims(w->dims_size() - 1);
-    for (int64_t r = 0; no_nan && r * cout < static_cast<int64_t>(values.size()); ++r)
-      no_nan = quantize_weights_int8(values.data() + r * cout, cout, p.scale_w.data(),
-                                     p.offset_w.data(), 1, p.wts_bits, q.data() + r * cout);
-  } else {
-    for_each_channel_run(n, *w, [&](int64_t begin, int64_t count, int64_t c) {
+  // A per-tensor scale: every element reads entry 0.
+  auto first_step = [per_tensor](int64_t first, int64_t step) {
+    return per_tensor ? std::pair<int64_t, int64_t>{0, 0} : std::pair{first, step};
+  };
+  bool no_nan = p.wts_bits >= 2 && p.wts_bits <= 8;  // else not an int8 grid: element-wise below
+  if (no_nan) {
+    for_each_channel_run(n, *w, [&](int64_t begin, int64_t count, int64_t first, int64_t step) {
+      const auto [c, s] = first_step(first, step);
       if (no_nan)
         no_nan = quantize_weights_int8(values.data() + begin, count, &p.scale_w[c],
-                                       &p.offset_w[c], 0, p.wts_bits, q.data() + begin);
+                                       &p.offset_w[c], static_cast<int>(s), p.wts_bits,
+                                       q.data() + begin);
     });
   }
   if (!no_nan) {  // element by element: names the first NaN
-    for_each_channel_run(n, *w, [&](int64_t begin, int64_t count, int64_t ch) {
+    for_each_channel_run(n, *w, [&](int64_t begin, int64_t count, int64_t first, int64_t step) {
+      const auto [c0, s] = first_step(first, step);
       for (int64_t i = begin; i < begin + count; ++i) {
-        const size_t c = per_tensor ? 0 : static_cast<size_t>(ch);
+        const size_t c = static_cast<size_t>(c0 + (i - begin) * s);
         int32_t v = 0;
         if (!quantize_weight(values[i], p.scale_w[c], p.offset_w[c], p.wts_bits, &v)) {
           throw_runtime_error("the weight of layer '" + p.layer + "' quantises to NaN (element " +
