@@ -9,7 +9,6 @@ passes are C++ (core/flow, core/algorithms, core/record, core/onnx)."""
 import copy
 import logging
 import os
-import warnings
 
 import torch
 
@@ -99,25 +98,16 @@ def _export_in_place(model, inputs, input_names=None, output_names=None, dynamic
     targets = [(n, m) for n, m in model.named_modules() if n and _onnx_export.is_marked_kind(m)]
     for name, mod in targets:
         _set_module(model, name, _onnx_export._MarkedModule(mod, name))
-    buf = _onnx_export.ExportSink()
     args = inputs[0] if len(inputs) == 1 else tuple(inputs)
     was_training = model.training
     try:
-        with warnings.catch_warnings(), _onnx_export._initializers_never_merged(), \
-                torch.no_grad():
-            warnings.filterwarnings('ignore', message='.*%s.*' % _C.ONNX_MARKER_OP)
-            warnings.filterwarnings('ignore', message='.*_graph_op.*', category=FutureWarning)
-            torch.onnx.export(model, args, buf, opset_version=11, do_constant_folding=True,
-                              keep_initializers_as_inputs=True, input_names=input_names,
-                              output_names=output_names, dynamic_axes=dynamic_axes,
-                              custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
+        return _onnx_export.export_marked(model, args, input_names, output_names, dynamic_axes)
     except Exception as exc:
         raise RuntimeError('The model cannot export to onnx, exception is: %s' % exc) from exc
     finally:
         for name, mod in targets:
             _set_module(model, name, mod)
         model.train(was_training)
-    return buf.value()
 
 
 def _read_config(config_path, model, inputs):

@@ -144,11 +144,18 @@ def export_bytes(model, input_data, weights=None, input_names=None, output_names
     _install_weights(work, weights or {})
     _wrap_marked_modules(work)
     args = tuple(input_data) if isinstance(input_data, (list, tuple)) else input_data
+    return export_marked(work, args, input_names, output_names, dynamic_axes)
+
+
+def export_marked(model, args, input_names=None, output_names=None, dynamic_axes=None):
+    """torch.onnx.export's bytes of `model`, whose marked modules are wrapped
+    already, with the reference's settings (§12.1: opset 11, constant folding,
+    initializers never merged), the marker ops' warnings silenced."""
     buf = ExportSink()
     with warnings.catch_warnings(), _initializers_never_merged(), torch.no_grad():
         warnings.filterwarnings('ignore', message='.*%s.*' % _C.ONNX_MARKER_OP)
         warnings.filterwarnings('ignore', message='.*_graph_op.*', category=FutureWarning)
-        torch.onnx.export(work, args, buf, opset_version=11, do_constant_folding=True,
+        torch.onnx.export(model, args, buf, opset_version=11, do_constant_folding=True,
                           keep_initializers_as_inputs=True, input_names=input_names,
                           output_names=output_names, dynamic_axes=dynamic_axes,
                           custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
