@@ -39,6 +39,15 @@ inline void float_value(onnx::ValueInfoProto* v, const std::string& name,
   for (int64_t d : dims) t->mutable_shape()->add_dim()->set_dim_value(d);
 }
 
+// An empty model (IR 7, default-domain `opset`) whose graph is called "g".
+inline onnx::ModelProto empty_model(int64_t opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(7);
+  m.add_opset_import()->set_version(opset);
+  m.mutable_graph()->set_name("g");
+  return m;
+}
+
 // The node called `name`; a failed expectation when there is none.
 inline const onnx::NodeProto& node(const onnx::GraphProto& g, const std::string& name) {
   const int i = find_node(g, name);

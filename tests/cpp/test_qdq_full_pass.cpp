@@ -26,11 +26,8 @@ using op::test::node;
 // x[1,2,2,2] -> Conv c -> Add a (+ x) -> Relu r -> Conv d -> y, plus an Add of
 // a constant (bias-like) after d; opset 11.
 onnx::ModelProto residual_model() {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(11);
+  onnx::ModelProto m = op::test::empty_model(11);
   onnx::GraphProto* g = m.mutable_graph();
-  g->set_name("g");
   float_value(g->add_input(), "x", {1, 2, 2, 2});
   *g->add_node() = op::make_node("Conv", "c", {"x", "wc"}, {"c_out"});
   *g->add_node() = op::make_node("Add", "a", {"c_out", "x"}, {"a_out"});

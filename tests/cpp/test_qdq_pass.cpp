@@ -29,12 +29,8 @@ using op::test::node;
 
 // x[1,1,2,2] -> Conv c (weight w [2,1,1,1], bias b [2]) -> y[1,2,2,2], opset 11.
 onnx::ModelProto conv_model() {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  auto* o = m.add_opset_import();
-  o->set_version(11);
+  onnx::ModelProto m = op::test::empty_model(11);
   onnx::GraphProto* g = m.mutable_graph();
-  g->set_name("g");
   float_value(g->add_input(), "x", {1, 1, 2, 2});
   *g->add_node() = op::make_node("Conv", "c", {"x", "w", "b"}, {"y"});
   *g->add_initializer() = op::float_tensor("w", {2, 1, 1, 1}, {0.5f, -1.0f});
@@ -195,11 +191,8 @@ namespace {
 
 // x -> Q q (scale s, zero point z) -> two DQs -> two Relus; q's output read twice.
 onnx::ModelProto shared_quantizer_model() {
-  onnx::ModelProto m;
-  m.set_ir_version(7);
-  m.add_opset_import()->set_version(13);
+  onnx::ModelProto m = op::test::empty_model(13);
   onnx::GraphProto* g = m.mutable_graph();
-  g->set_name("g");
   float_value(g->add_input(), "x", {1, 2});
   *g->add_node() = op::make_node("QuantizeLinear", "q", {"x", "s", "z"}, {"xq"});
   *g->add_node() = op::make_node("DequantizeLinear", "d1", {"xq", "s", "z"}, {"a"});
