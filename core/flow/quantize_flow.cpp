@@ -273,7 +273,10 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
 
 void QuantizeModelFlow::set_calibration_weight(const std::string& layer,
                                                const at::Tensor& weight) {
-  for (auto& [name, param] : parameters_) {
+  // The last entry: a Conv+BN-fused layer has the fused float weight first
+  // and its weight pass's after it, and write() lets the later one win.
+  for (auto it = parameters_.rbegin(); it != parameters_.rend(); ++it) {
+    auto& [name, param] = *it;
     if (name == layer && param.first == "weight") {
       if (!param.second.sizes().equals(weight.sizes()))
         throw_runtime_error("layer " + layer + ": the calibration weight " +
@@ -288,7 +291,8 @@ void QuantizeModelFlow::set_calibration_weight(const std::string& layer,
 
 bool QuantizeModelFlow::set_bias(const std::string& layer, const at::Tensor& bias) {
   const at::Tensor b = bias.detach().cpu().contiguous();
-  for (auto& [name, param] : parameters_) {
+  for (auto it = parameters_.rbegin(); it != parameters_.rend(); ++it) {
+    auto& [name, param] = *it;
     if (name == layer && param.first == "bias") {
       param.second = b;
       return true;

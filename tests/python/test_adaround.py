@@ -311,6 +311,12 @@ def test_ada_with_conv_bn_fusion_and_dmq(tmp_path):
     assert (out - ref).abs().max() < 0.02 * ref.abs().max()
     rec = _records(record)
     assert 'tensor_balance_factor' in rec['conv'] and len(rec['conv']['scale_w']) == 8
+    # The fused layer's soft weight, not its fused float weight, reaches the
+    # modified ONNX (the flow keeps both; the weight pass's is the one written).
+    mod = {t.name: onnx.numpy_helper.to_array(t)
+           for t in onnx.load(str(tmp_path / 'm.onnx')).graph.initializer}
+    assert torch.equal(torch.from_numpy(mod['conv.sub_module.weight'].copy()),
+                       calib.conv.sub_module.weight.detach())
     amct.save_model(str(tmp_path / 'm.onnx'), record, str(tmp_path / 'q'))
 
 
