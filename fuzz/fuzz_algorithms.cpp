@@ -64,7 +64,7 @@ void check_activation(const alg::ActivationQuant& q, int64_t bits) {
 }
 
 void run(Reader& r) {
-  const uint8_t which = r.byte() % 6;
+  const uint8_t which = r.byte() % 7;
   const int64_t bits_table[] = {4, 8, 16};
   switch (which) {
     case 0: {  // IFMR over 1-3 batches
@@ -131,6 +131,21 @@ void run(Reader& r) {
       const float* f = res.factor.data_ptr<float>();
       for (int64_t j = 0; j < res.factor.numel(); ++j)
         check(f[j] > alg::kFltEpsilon && f[j] < 1.0f / alg::kFltEpsilon);
+      break;
+    }
+    case 6: {  // Hessian-guided rounding of a Linear over a fuzzed input
+      const int64_t rows = 1 + r.byte() % 4, k = 1 + r.byte() % 5;
+      const at::Tensor x = make_tensor(r, {1 + r.byte() % 6, k});
+      const at::Tensor w = make_tensor(r, {1, rows, k});
+      const at::Tensor h =
+          alg::layer_input_hessian(x, alg::LayerGeometry{k, {}, {}, {}, {}, 1});
+      alg::HessianRoundingOptions o;
+      o.num_bits = 2 + r.byte() % 7;
+      const at::Tensor q =
+          alg::hessian_round(w, h, make_tensor(r, {1, rows}).abs(), o);
+      const double hi = std::ldexp(1.0, static_cast<int>(o.num_bits - 1)) - 1.0;
+      check(q.sizes() == w.sizes() && at::equal(q, at::round(q)));
+      check(q.min().item<double>() >= -hi - 1.0 && q.max().item<double>() <= hi);
       break;
     }
     default: {  // Conv+BN

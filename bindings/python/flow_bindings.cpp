@@ -105,6 +105,7 @@ void register_flow(py::module_& m) {
       })
       .def("set_calibration_weight", &fl::QuantizeModelFlow::set_calibration_weight)
       .def("set_bias", &fl::QuantizeModelFlow::set_bias)
+      .def("round_with_hessian", &fl::QuantizeModelFlow::round_with_hessian)
       .def("deconv_fake_quant_weight",
            [](const fl::QuantizeModelFlow& f, const std::string& layer) -> py::object {
              at::Tensor w = f.deconv_fake_quant_weight(layer);

@@ -289,6 +289,43 @@ void QuantizeModelFlow::set_calibration_weight(const std::string& layer,
   throw_runtime_error("layer " + layer + " has no weight pass to replace the weight of");
 }
 
+at::Tensor QuantizeModelFlow::round_with_hessian(const std::string& layer,
+                                                 const at::Tensor& float_weight,
+                                                 const at::Tensor& hessian, int64_t groups) {
+  const LayerCalibrationSettings& l = layer_settings(settings_, layer);
+  const std::string& t = l.type_name;
+  if ((t != "Conv1d" && t != "Conv2d" && t != "Linear") || l.wts_algo == WtsAlgo::kAda)
+    throw_value_error("hessian rounding: layer " + layer + " (" + t + ", " +
+                      std::string(wts_algo_name(l.wts_algo)) +
+                      ") is not a Conv1d, Conv2d or Linear layer with arq_quantize weights");
+  const LayerRecord* r = record_.find(layer);
+  if (!r) throw_runtime_error("layer " + layer + " has no weight pass to re-round");
+  at::Tensor w = float_weight.detach().to(at::kFloat).contiguous();
+  if (l.dmq_balancer_param) {
+    const at::Tensor s = at::tensor(r->tensor_balance_factor, at::kFloat);
+    w = alg::dmq_balance_weight(alg::parse_dmq_layer_type(t), w, s, groups);
+  }
+  if (groups < 1 || w.dim() < 2 || w.size(0) % groups != 0)
+    throw_value_error("hessian rounding: layer " + layer + ": weight " + c10::str(w.sizes()) +
+                      " does not split into " + std::to_string(groups) + " groups");
+  const int64_t cout = w.size(0);
+  at::Tensor scale = at::tensor(r->scale_w, at::kFloat);
+  scale = scale.numel() == 1 ? scale.expand({cout}) : scale;
+  if (scale.numel() != cout)
+    throw_runtime_error("hessian rounding: layer " + layer + " has " +
+                        std::to_string(r->scale_w.size()) + " weight scales for " +
+                        std::to_string(cout) + " output channels");
+  alg::HessianRoundingOptions o;
+  o.num_bits = l.wts_num_bits;
+  const at::Tensor rows = w.reshape({groups, cout / groups, -1});
+  const at::Tensor scales = scale.reshape({groups, cout / groups});
+  const at::Tensor ints = alg::hessian_round(rows, hessian, scales, o);
+  const at::Tensor calibration =
+      (ints * scales.unsqueeze(2)).reshape(w.sizes()).to(float_weight.scalar_type()).contiguous();
+  set_calibration_weight(layer, calibration);
+  return calibration;
+}
+
 bool QuantizeModelFlow::set_bias(const std::string& layer, const at::Tensor& bias) {
   const at::Tensor b = bias.detach().cpu().contiguous();
   for (auto it = parameters_.rbegin(); it != parameters_.rend(); ++it) {

@@ -106,6 +106,15 @@ class QuantizeModelFlow {
   // ConvTranspose gets `<layer>.bias`; false (nothing changed) when the graph
   // has no place for a bias (a Linear without bias is a bare MatMul).
   bool set_bias(const std::string& layer, const at::Tensor& bias);
+  // Hessian-guided rounding (quantize_model's hessian_rounding, an OpenAMCT
+  // extension): re-rounds an ARQ layer's weight on its recorded grid with
+  // the layer input's Hessian `hessian` (G, K, K) and makes the result the
+  // calibration weight, as set_calibration_weight. `float_weight`: the fused
+  // float weight before DMQ (balanced here as in weight_pass). Returns the
+  // new calibration weight. ValueError for a layer that is not a Conv1d/2d or
+  // Linear with ARQ weights.
+  at::Tensor round_with_hessian(const std::string& layer, const at::Tensor& float_weight,
+                                const at::Tensor& hessian, int64_t groups);
   // The fake-quantised weight that deploys for a ConvTranspose layer, whose
   // calibration weight stays float (K1); undefined for every other layer.
   at::Tensor deconv_fake_quant_weight(const std::string& layer) const;

@@ -162,6 +162,39 @@ at::Tensor ada_rectified_sigmoid(const at::Tensor& alpha);
 at::Tensor ada_soft_weight(const at::Tensor& weight, const at::Tensor& scale,
                            const at::Tensor& alpha);
 
+// ---- Hessian-guided weight rounding (an OpenAMCT extension) ---------------------------------
+// GPTQ's rounding (Frantar et al., 2022) on ARQ's grid: the integers of a
+// layer's weight chosen one input column at a time, each column's rounding
+// error moved onto the columns not yet rounded through the inverse of the
+// layer input's Hessian H = Σ x·xᵀ (damped by `damping` × mean diag H),
+// columns in decreasing order of H_ii. Symmetric grid [-2^(b-1), 2^(b-1)-1].
+struct HessianRoundingOptions {
+  int64_t num_bits = 8;
+  double damping = 0.01;
+  int64_t block = 128;  // columns whose errors reach the rest in one product
+};
+
+// rows (G, R, K): G groups of R output channels over the group's K inputs;
+// hessian (G, K, K); scale (G, R): each row's scale_w. Returns the integers
+// (G, R, K) as float32. Shapes that do not match, num_bits outside 2..8 or a
+// non-positive damping are ValueErrors; non-finite weights, Hessian or
+// scales a RuntimeError.
+at::Tensor hessian_round(const at::Tensor& rows, const at::Tensor& hessian, const at::Tensor& scale,
+                         const HessianRoundingOptions& options);
+
+// What a layer does to its input's layout: empty `kernel` for a Linear
+// (in_channels = in_features); a Conv1d as a 1 × k Conv2d.
+struct LayerGeometry {
+  int64_t in_channels = 0;
+  std::vector<int64_t> kernel, stride, padding, dilation;
+  int64_t groups = 1;
+};
+
+// Σ x·xᵀ over the samples of one layer input, per group (G, K, K), float32:
+// a Linear's every leading position, a conv's every output position
+// (zero padding, as Conv2d's padding_mode 'zeros').
+at::Tensor layer_input_hessian(const at::Tensor& input, const LayerGeometry& geometry);
+
 // ---- DMQ balance factor (spec §9.2) ---------------------------------------------------------
 struct DmqFactor {
   at::Tensor factor;                  // float32, one per input channel

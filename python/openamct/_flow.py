@@ -18,6 +18,7 @@ from ._api import _as_inputs, _split_keywords
 from ._capture import run_capture
 from ._adaround import run_adaround
 from ._bias_correction import correct_biases
+from ._hessian_rounding import round_with_hessian
 
 _LOG = logging.getLogger('openamct')
 _MODULE_TYPE = "<class 'torch.nn.modules.module.Module'>"
@@ -250,7 +251,7 @@ def _op_data_type(module):
 
 def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING, model=_MISSING,
                    input_data=_MISSING, input_names=None, output_names=None, dynamic_axes=None,
-                   qdq_full=False, bias_correction=False, **kwargs):
+                   qdq_full=False, bias_correction=False, hessian_rounding=False, **kwargs):
     """Calibration model (spec §2.3): Conv+BN fused, DMQ-balanced, ARQ
     fake-quantised weights written to ``record_file`` and ``modfied_onnx_file``;
     the returned copy's enabled layers feed their inputs of calls
@@ -275,7 +276,14 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
     output-channel mean shift that weight rounding causes into each enabled
     Conv/ConvTranspose/Linear layer's bias, measured on ``input_data`` in one
     forward (``_bias_correction.py``); the calibration model and the modified
-    ONNX carry the corrected biases, the record is unchanged."""
+    ONNX carry the corrected biases, the record is unchanged.
+
+    ``hessian_rounding=True`` (an OpenAMCT extension, off by default) re-rounds
+    the weights of every enabled Conv1d/Conv2d/Linear layer with ARQ weights on
+    the same grid (same ``scale_w``, same record) by GPTQ's update, with the
+    second moment of the layer's input measured on ``input_data`` in one
+    forward (``_hessian_rounding.py``), before bias correction when both are
+    on; the calibration model and the modified ONNX carry the new integers."""
     func = 'quantize_model'
     if 'modified_onnx_file' in kwargs:
         if modfied_onnx_file is not _MISSING:
@@ -307,17 +315,21 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
         raise TypeError('Func %s argument bias_correction must be <class \'bool\'> (True to '
                         'correct the biases for the weight rounding; got %s %r)'
                         % (func, type(bias_correction).__name__, bias_correction))
+    if not isinstance(hessian_rounding, bool):
+        raise TypeError('Func %s argument hessian_rounding must be <class \'bool\'> (True to '
+                        're-round the weights with the layer inputs\' Hessian; got %s %r)'
+                        % (func, type(hessian_rounding).__name__, hessian_rounding))
     inputs = _as_inputs(input_data)
     work = _deep_copy(model, fallback=True)
     _check_export_names(input_names, output_names, dynamic_axes)
     return _quantize_model(config_path, onnx_path, record_path, work, inputs, input_names,
                            output_names, dynamic_axes, qdq_full=qdq_full,
-                           bias_correction=bias_correction)
+                           bias_correction=bias_correction, hessian_rounding=hessian_rounding)
 
 
 def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_names=None,
                     output_names=None, dynamic_axes=None, float_weights=None, qdq_full=False,
-                    bias_correction=False, float_biases=None):
+                    bias_correction=False, float_biases=None, hessian_rounding=False):
     """quantize_model after its argument checks, on `work`, the copy of the
     model it turns into the calibration model. `float_weights`, when a dict,
     receives each enabled layer's float weight (Conv+BN fused, before DMQ and
@@ -330,7 +342,7 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
         flow.measure_outputs()
     _fuse_conv_bn(flow, work)
     layers = settings.layers
-    if bias_correction and float_weights is None:
+    if (bias_correction or hessian_rounding) and float_weights is None:
         float_weights = {}
     types = []
     for layer in layers:
@@ -357,6 +369,8 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
             factors[layer['name']] = _factor_view(work.get_submodule(layer['name']), factor)
     args, kwargs = _split_keywords(work, inputs)
     run_adaround(work, flow, layers, factors, args, kwargs, _set_module)
+    if hessian_rounding:
+        round_with_hessian(work, flow, layers, float_weights, factors, args, kwargs)
     if bias_correction:
         correct_biases(work, flow, layers, float_weights, factors, args, kwargs)
     flow.write(onnx_path, types)
