@@ -312,3 +312,77 @@ def test_bias_correction_must_be_a_bool(setup):
                                              str(tmp / 'o' / 'n'), _batches(1, 1)[0],
                                              bias_correction=1)
     assert evaluator.evaluated == [] and not os.path.exists(str(tmp / 'r.txt'))
+
+
+def test_output_error_sensitivity_ranks_by_the_model_output(setup):
+    """sensitivity='OutputError': each layer's value is the model output's MSE
+    against the float model with only that layer float; conv2 (whose INT8
+    input loses everything) is the roll-back that helps most, so it comes
+    first, and it alone is rolled back."""
+    model, config, tmp = setup
+    result = amct.accuracy_based_auto_calibration(
+        model, Evaluator(model, tolerance=0.01), config, str(tmp / 'record.txt'),
+        str(tmp / 'out' / 'net'), _batches(1, 1)[0], sensitivity='OutputError')
+    sens = result['sensitivity']
+    assert set(sens) == {'conv1', 'conv2', 'fc'} and all(v >= 0 for v in sens.values())
+    assert sens['conv2'] < min(sens['conv1'], sens['fc'])
+    assert result['accepted'] and result['rolled_back'] == ['conv2']
+    report = json.load(open(str(tmp / 'out' / 'net_sensitivity.json')))
+    assert [r['layer'] for r in report][0] == 'conv2'
+    assert set(report[0]) == {'layer', 'output_mse_with_layer_float'}
+
+
+class Silent(Always):
+    """Calibrates once (the first trial) and then never calls the model
+    again, as an evaluator that caches its calibration: no outputs to compare."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.calls = 0
+
+    def calibration(self, model):
+        self.calls += 1
+        if self.calls == 1:
+            super().calibration(model)
+
+
+def test_output_error_needs_an_evaluator_that_calls_the_model(setup):
+    model, config, tmp = setup
+    with pytest.raises(RuntimeError, match="sensitivity 'OutputError' needs the model's outputs"):
+        amct.accuracy_based_auto_calibration(
+            model, Silent(model, 0), config, str(tmp / 'r.txt'), str(tmp / 'o' / 'n'),
+            _batches(1, 1)[0], sensitivity='OutputError')
+    assert not os.path.exists(str(tmp / 'r.txt'))
+
+
+def test_hessian_rounding_runs_in_every_trial_and_is_what_quantize_model_writes(setup):
+    model, config, tmp = setup
+    x = _batches(1, 1)[0]
+    evaluator = Always(model, 0)
+    result = amct.accuracy_based_auto_calibration(
+        model, evaluator, config, str(tmp / 'auto.txt'), str(tmp / 'auto' / 'net'), x,
+        hessian_rounding=True)
+    assert result['accepted'] and result['rolled_back'] == []
+
+    def plain(prefix, rounded):
+        calib = amct.quantize_model(config, str(tmp / (prefix + '.onnx')),
+                                    str(tmp / (prefix + '.txt')), model, x,
+                                    hessian_rounding=rounded)
+        evaluator.calibration(calib)
+        amct.save_model(str(tmp / (prefix + '.onnx')), str(tmp / (prefix + '.txt')),
+                        str(tmp / prefix))
+        return open(str(tmp / (prefix + '_fake_quant_model.onnx')), 'rb').read()
+
+    rounded, nearest = plain('hr', True), plain('plain', False)
+    assert open(str(tmp / 'auto' / 'net_fake_quant_model.onnx'), 'rb').read() == rounded
+    assert rounded != nearest
+
+
+def test_hessian_rounding_must_be_a_bool(setup):
+    model, config, tmp = setup
+    evaluator = Always(model, 0)
+    with pytest.raises(TypeError, match=r'argument hessian_rounding must be'):
+        amct.accuracy_based_auto_calibration(model, evaluator, config, str(tmp / 'r.txt'),
+                                             str(tmp / 'o' / 'n'), _batches(1, 1)[0],
+                                             hessian_rounding='yes')
+    assert evaluator.evaluated == [] and not os.path.exists(str(tmp / 'r.txt'))
