@@ -246,8 +246,20 @@ def make_config(model, calib, act_algo, cfg, ada_iterations=None):
             json.dump(conf, f, indent=4)
 
 
+def depthwise_layers(model, conf):
+    """The enabled layers of a config that are depthwise convolutions (groups equal
+    to the input channels, more than one)."""
+    out = []
+    for name, v in conf.items():
+        if isinstance(v, dict) and v.get('quant_enable'):
+            m = model.get_submodule(name)
+            if isinstance(m, torch.nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels:
+                out.append(name)
+    return out
+
+
 def openamct_flow(model, calib, act_algo, workdir, ada_iterations=None, float_layers=(),
-                  bias_correction=False):
+                  bias_correction=False, hessian_rounding=False, dmq_depthwise=None):
     """The default flow: create_quant_config -> quantize_model -> len(calib)
     calibration forwards -> save_model. Returns the fake-quant ONNX of save_model,
     loaded back into torch: the calibration model that quantize_model returns
@@ -263,21 +275,37 @@ def openamct_flow(model, calib, act_algo, workdir, ada_iterations=None, float_la
         # AdaRound draws its minibatches from the global torch RNG: seeded, so
         # the row is reproducible.
         torch.manual_seed(0)
-    if float_layers:
+    dmq_layers = []
+    if float_layers or dmq_depthwise:
         with open(cfg) as f:
             conf = json.load(f)
         for name in float_layers:
             conf[name]['quant_enable'] = False
+        if dmq_depthwise:
+            # DMQ (the reference's dmq_balancer_param) on every depthwise conv: its
+            # factor moves each input channel's range into that channel's own weight
+            # row, which per-channel weight quantisation absorbs at no cost.
+            dmq_layers = depthwise_layers(model, conf)
+            for name in dmq_layers:
+                conf[name]['dmq_balancer_param'] = dmq_depthwise
         with open(cfg, 'w') as f:
             json.dump(conf, f, indent=4)
     with open(cfg) as f:
         conf = json.load(f)
     enabled = sum(1 for v in conf.values() if isinstance(v, dict) and v.get('quant_enable'))
+    if dmq_layers:   # a model without depthwise convs runs the plain flow
+        # The DMQ flow: quantize_preprocess, the calibration batches through it
+        # (the factors), then quantize_model as usual.
+        preprocessed = amct.quantize_preprocess(cfg, record, model, calib[0])
+        with torch.no_grad():
+            for b in calib:
+                preprocessed(b)
     t1 = time.time()
     # A dynamic batch axis: torch's exporter otherwise folds the calibration batch
     # size (16) into the Reshape targets, and the INT8 model could only run batches
     # of 16.
-    extra = {'bias_correction': True} if bias_correction else {}
+    extra = {k: True for k, on in (('bias_correction', bias_correction),
+                                   ('hessian_rounding', hessian_rounding)) if on}
     calib_model = amct.quantize_model(cfg, onnx_file, record, model, calib[0], input_names=['x'],
                                       dynamic_axes={'x': {0: 'batch'}}, **extra)
     t2 = time.time()
@@ -290,18 +318,21 @@ def openamct_flow(model, calib, act_algo, workdir, ada_iterations=None, float_la
     amct.save_model(onnx_file, record, os.path.join(workdir, 'quant'),
                     formats=('deploy', 'fake_quant', 'qdq'))
     t4 = time.time()
-    info = {'int8_layers': enabled,
+    info = {'int8_layers': enabled, 'dmq_layers': len(dmq_layers),
             'times_s': {'create_quant_config': t1 - t0, 'quantize_model': t2 - t1,
                         'calibration_forwards': t3 - t2, 'save_model': t4 - t3,
                         'total': t4 - t0}}
     fq = OnnxModule(os.path.join(workdir, 'quant_fake_quant_model.onnx'), tuple(calib[0].shape[1:]))
     # The fake-quant file is built from the modified ONNX; check once that our loader
     # reads that opset-11 export as the calibration model computes it (same
-    # fake-quant weights, float activations: spec section 4.2).
+    # fake-quant weights, float activations: spec section 4.2). Not with DMQ: the
+    # modified ONNX holds the balanced weights without the division by the factors
+    # (save_model puts that in from the record), so it is not the calibration model.
     mod = OnnxModule(onnx_file, tuple(calib[0].shape[1:])).eval()
     with torch.no_grad():
         ref = calib_model(calib[0][:2])
-        info['loader_check_max_abs_diff'] = (mod(calib[0][:2]) - ref).abs().max().item()
+        if not dmq_layers:
+            info['loader_check_max_abs_diff'] = (mod(calib[0][:2]) - ref).abs().max().item()
         # Evidence that the evaluated model quantises activations: the fake-quant
         # file's Round nodes (one per quantised layer input) and how far its output is
         # from the weights-only calibration model.
@@ -363,9 +394,10 @@ class BenchEvaluator(amct.AutoCalibrationEvaluatorBase):
         return loss <= self.target_drop, loss
 
 
-def autocal_flow(task, act_algo, workdir):
-    """accuracy_based_auto_calibration (BinarySearch, CosineSimilarity) from the
-    default config (IFMR) or the HFMG config of the HFMG row, with BenchEvaluator.
+def autocal_flow(task, act_algo, workdir, sensitivity='CosineSimilarity', **flow_options):
+    """accuracy_based_auto_calibration (BinarySearch, CosineSimilarity unless
+    given) from the default config (IFMR) or the HFMG config of the HFMG row, with
+    BenchEvaluator; flow_options: bias_correction / hessian_rounding.
     Returns the fake-quant ONNX it writes (all layers it kept quantised), loaded
     back, and how many layers it rolled back."""
     model, calib = task['model'], task['calib']
@@ -377,7 +409,8 @@ def autocal_flow(task, act_algo, workdir):
     ev = BenchEvaluator(task)
     res = amct.accuracy_based_auto_calibration(
         model, ev, cfg, os.path.join(workdir, 'record.txt'), os.path.join(workdir, 'auto'),
-        calib[0], input_names=['x'], dynamic_axes={'x': {0: 'batch'}})
+        calib[0], input_names=['x'], dynamic_axes={'x': {0: 'batch'}}, sensitivity=sensitivity,
+        **flow_options)
     t1 = time.time()
     info = {'int8_layers': enabled - len(res['rolled_back']) if res['accepted'] else 0,
             'rolled_back': res['rolled_back'], 'accepted': res['accepted'],
@@ -481,7 +514,6 @@ def build_tasks(quick, only, log):
 
 
 ADA_ITERATIONS = 100
-REC_DECISIVE = ('conv_conv2d_186_tmp_0', 'fc_p2o_Add_277')
 METHODS = [
     # (row name, kind, arguments)
     ('FP32', 'fp32', {}),
@@ -502,26 +534,41 @@ METHODS = [
     # input_data of quantize_model). Every layer INT8.
     ('OpenAMCT IFMR + bias correction', 'openamct', {'act_algo': 'ifmr', 'bias_correction': True}),
     ('OpenAMCT HFMG + bias correction', 'openamct', {'act_algo': 'hfmg', 'bias_correction': True}),
+    # Not the reference's flow: quantize_model(..., hessian_rounding=True), an
+    # OpenAMCT extension: every layer's integers chosen by GPTQ's update with its
+    # input's Hessian on the first calibration batch; same grid, same record.
+    # With bias correction (after it): the pair whose weights-only model is closest
+    # to FP32 (README, "Hessian-guided rounding").
+    ('OpenAMCT IFMR + Hessian rounding + bias correction', 'openamct',
+     {'act_algo': 'ifmr', 'hessian_rounding': True, 'bias_correction': True}),
+    ('OpenAMCT IFMR + Hessian rounding + bias correction, weights only', 'weights_only',
+     {'of': 'OpenAMCT IFMR + Hessian rounding + bias correction'}),
+    # Not the reference's flow, but only its own settings plus the two extensions
+    # above: DMQ (dmq_balancer_param 0.8, the largest the reader takes) on every
+    # depthwise convolution, whose per-channel weights absorb the factor exactly.
+    ('OpenAMCT IFMR + DMQ (depthwise) + Hessian rounding + bias correction', 'openamct',
+     {'act_algo': 'ifmr', 'dmq_depthwise': 0.8, 'hessian_rounding': True,
+      'bias_correction': True}),
+    # Extended (--extended): the ablation, DMQ on the depthwise convs alone.
+    ('OpenAMCT IFMR + DMQ (depthwise)', 'openamct',
+     {'act_algo': 'ifmr', 'dmq_depthwise': 0.8, 'extended': True}),
     # accuracy_based_auto_calibration with the issue's target as the evaluator's bound.
     ('OpenAMCT auto-calibration from IFMR', 'autocal', {'act_algo': 'ifmr'}),
     ('OpenAMCT auto-calibration from HFMG', 'autocal', {'act_algo': 'hfmg'}),
+    # Not the reference's flow: auto calibration over the Hessian-rounded, bias-corrected
+    # IFMR flow, layers ranked by sensitivity='OutputError' (the model output's error
+    # with one layer float, on the calibration batches), both OpenAMCT extensions.
+    # Extended: one calibration pass per layer and seven Hessian-rounded trials,
+    # about 5 minutes on the recognizer.
+    ('OpenAMCT auto-calibration (OutputError) from IFMR + Hessian rounding + bias correction',
+     'autocal', {'act_algo': 'ifmr', 'sensitivity': 'OutputError', 'hessian_rounding': True,
+                 'bias_correction': True, 'extended': True}),
     # Not the reference's flow: the HFMG config with only the 4 layers (47 - 4 = 91 %
     # INT8, the issue's budget) that the auto-calibration row ranks most sensitive in
     # float. Recognizer only (the other models' auto calibration rolls nothing back).
     ('OpenAMCT HFMG, 4 most sensitive layers float', 'openamct',
      {'act_algo': 'hfmg', 'float_from_autocal': ('OpenAMCT auto-calibration from HFMG', 4),
-      'tasks': {'PP-OCRv4 rec'}}),
-    # Not the reference's flow, and found on evaluation data: the two layers whose
-    # roll-back decided the auto-calibration searches of a run of this bench (IFMR:
-    # 22 layers back -> 78 of 100 subset lines, 23 -> 87, the 23rd being
-    # conv_conv2d_186, the third layer, a 1x1 conv 16 -> 32; HFMG: 37 -> 84, 38 -> 88,
-    # the 38th being fc_p2o_Add_277, the 120 -> 6625 character head) float, every other layer INT8 (45/47). It asks whether a couple of
-    # layers, not dozens, carry the recognizer's loss. Measured: they do not (both
-    # rows below plain HFMG; README, Results).
-    ('OpenAMCT IFMR, 2 layers float (found by auto-calibration)', 'openamct',
-     {'act_algo': 'ifmr', 'float_layers': REC_DECISIVE, 'tasks': {'PP-OCRv4 rec'}}),
-    ('OpenAMCT HFMG, 2 layers float (found by auto-calibration)', 'openamct',
-     {'act_algo': 'hfmg', 'float_layers': REC_DECISIVE, 'tasks': {'PP-OCRv4 rec'}}),
+      'tasks': {'PP-OCRv4 rec'}, 'extended': True}),
     ('torch.ao onednn per-channel', 'torch_ao', {'backend': 'onednn', 'per_channel': True}),
     ('torch.ao onednn per-tensor', 'torch_ao', {'backend': 'onednn', 'per_channel': False}),
     ('torch.ao qnnpack per-tensor', 'torch_ao', {'backend': 'qnnpack', 'per_channel': False}),
@@ -533,11 +580,12 @@ def run_task(task, methods, log, on_row):
     results = []
     total_layers = count_layers(task['model'])
     fp32 = None
-    weights_only = None     # the calibration model of the last OpenAMCT flow
+    calibration_models = {}  # OpenAMCT flow row -> (its calibration model, info)
     evaluated = {}          # fake-quant file sha256 -> (row, metrics)
     autocal_ranked = {}     # auto-calibration row -> its rolled-back layers, most sensitive first
     for name, kind, kw in methods:
         kw = dict(kw)
+        kw.pop('extended', None)
         if task['name'] not in kw.pop('tasks', {task['name']}):
             continue        # a row measured on some tasks only (see METHODS)
         row = {'method': name}
@@ -547,9 +595,10 @@ def run_task(task, methods, log, on_row):
             if kind == 'fp32':
                 model, info = task['model'], {'times_s': {}}
             elif kind == 'weights_only':
-                if weights_only is None:
-                    raise RuntimeError('the OpenAMCT IFMR flow above did not run')
-                model, info = weights_only
+                src = kw.get('of', 'OpenAMCT IFMR (default)')
+                if src not in calibration_models:
+                    raise RuntimeError(f'the flow row {src!r} did not run above')
+                model, info = calibration_models[src]
                 info = {'int8_layers': info['int8_layers'], 'times_s': {},
                         'note': 'calibration model of the row above; activations float'}
             elif kind == 'openamct' and 'float_from_autocal' in kw:
@@ -569,8 +618,7 @@ def run_task(task, methods, log, on_row):
                 logging.getLogger().setLevel(logging.WARNING)
                 with contextlib.redirect_stdout(io.StringIO()):
                     model, cm, info = openamct_flow(task['model'], task['calib'], workdir=workdir, **kw)
-                if kw['act_algo'] == 'ifmr' and len(kw) == 1:     # the default flow itself
-                    weights_only = (cm, info)
+                calibration_models[name] = (cm, info)
             elif kind == 'autocal':
                 logging.getLogger().setLevel(logging.WARNING)
                 with contextlib.redirect_stdout(io.StringIO()):
@@ -625,9 +673,11 @@ def format_row(task, row):
         val += f' ({row["char_accuracy"]:.2f})'
     drop = f'{row["drop"]:+.2f}' if 'drop' in row and row['method'] != 'FP32' else ''
     layers = f'{row["int8_layers"]}/{row["total_layers"]}' if 'int8_layers' in row else '-'
-    if 'loader_check_max_abs_diff' in row:
-        layers += (f'  (loader check: modified ONNX vs calibration model, max |diff| '
-                   f'{row["loader_check_max_abs_diff"]:.1e}; fake-quant: {row["fake_quant_round_nodes"]} '
+    if 'fake_quant_round_nodes' in row and 'fake_quant_vs_calibration_model_max_abs_diff' in row:
+        check = (f'loader check: modified ONNX vs calibration model, max |diff| '
+                 f'{row["loader_check_max_abs_diff"]:.1e}; ' if 'loader_check_max_abs_diff' in row
+                 else '')
+        layers += (f'  ({check}fake-quant: {row["fake_quant_round_nodes"]} '
                    f'Round nodes, vs calibration model {row["fake_quant_vs_calibration_model_max_abs_diff"]:.1e})')
     if 'rolled_back' in row:
         layers += (f'  (rolled back {len(row["rolled_back"])}; subset {row["subset_metric_original"]:.2f}'
@@ -648,6 +698,9 @@ def main():
     ap.add_argument('--only', help='comma list of rec,cls,fmnist')
     ap.add_argument('--methods', help='comma list of substrings of row names')
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--extended', action='store_true',
+                    help='also the rows marked extended in METHODS (ablations and the slow '
+                         'OutputError search), beyond the 15-minute default')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -662,10 +715,10 @@ def main():
     log(f'torch {torch.__version__}, {args.threads} threads, load average {load[0]:.2f} '
         f'{load[1]:.2f} {load[2]:.2f}, {os.cpu_count()} CPUs')
     only = set(args.only.split(',')) if args.only else None
-    methods = METHODS
+    methods = [m for m in METHODS if args.extended or not m[2].get('extended')]
     if args.methods:
         keep = [s.strip() for s in args.methods.split(',')]
-        methods = [m for m in METHODS if m[0] == 'FP32' or any(k in m[0] for k in keep)]
+        methods = [m for m in methods if m[0] == 'FP32' or any(k in m[0] for k in keep)]
     tasks = build_tasks(args.quick, only, log)
     out = {'date_utc': time.strftime('%Y-%m-%d %H:%M', time.gmtime()), 'quick': args.quick,
            'machine': {'cpus': os.cpu_count(), 'threads': args.threads, 'platform': platform.platform(),

@@ -23,6 +23,8 @@ import logging
 import torch
 import torch.nn.functional as F
 
+from ._layer_pass import forward_with_pre_hooks
+
 _LOG = logging.getLogger('openamct')
 
 _CORRECTED_TYPES = ('Conv1d', 'Conv2d', 'Conv3d', 'ConvTranspose1d', 'ConvTranspose2d', 'Linear')
@@ -57,7 +59,6 @@ def correct_biases(work, flow, layers, float_weights, factors, args, kwargs):
         module = work.get_submodule(name)
         if type(module).__name__ in _CORRECTED_TYPES and name in float_weights:
             pending[name] = module
-    handles = []
 
     def make_hook(name):
         def hook(module, inputs):
@@ -88,14 +89,8 @@ def correct_biases(work, flow, layers, float_weights, factors, args, kwargs):
                     old.copy_(new)
         return hook
 
-    for name, module in list(pending.items()):
-        handles.append(module.register_forward_pre_hook(make_hook(name)))
-    try:
-        with torch.no_grad():
-            work(*args, **kwargs)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_pre_hooks(work, [(module, make_hook(name)) for name, module in pending.items()],
+                           args, kwargs)
     for name in pending:
         _LOG.warning('bias correction: layer %s keeps its bias: the forward of input_data did not '
                   'call it', name)

@@ -22,11 +22,11 @@ import logging
 import torch
 
 from . import _C
+from ._layer_pass import forward_with_pre_hooks
 
 _LOG = logging.getLogger('openamct')
 _ALG = _C.algorithms
 _ROUNDED_TYPES = ('Conv1d', 'Conv2d', 'Linear')
-_DAMPING = 0.01
 
 
 def _geometry(module):
@@ -91,14 +91,8 @@ def round_with_hessian(work, flow, layers, float_weights, factors, args, kwargs)
                 module.weight.copy_(new.to(module.weight.device))
         return hook
 
-    handles = [module.register_forward_pre_hook(make_hook(name))
-               for name, (module, _) in pending.items()]
-    try:
-        with torch.no_grad():
-            work(*args, **kwargs)
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_pre_hooks(
+        work, [(module, make_hook(name)) for name, (module, _) in pending.items()], args, kwargs)
     for name in pending:
         _LOG.warning('hessian rounding: layer %s keeps the nearest rounding: the forward of '
                      'input_data did not call it', name)

@@ -272,45 +272,48 @@ def test_bad_paths_fail_before_any_work(setup):
     assert evaluator.evaluated == []  # not even the float model was evaluated
 
 
-def test_bias_correction_runs_in_every_trial_and_is_what_quantize_model_writes(setup):
-    """bias_correction=True: the files an accepting evaluator installs are
-    byte for byte the plain flow's with quantize_model(bias_correction=True)
-    on the same data, and differ from the uncorrected flow's; the sensitivity
-    still compares with the float layer (its bias before the correction)."""
+@pytest.mark.parametrize('option', ['bias_correction', 'hessian_rounding'])
+def test_a_flow_option_runs_in_every_trial_and_is_what_quantize_model_writes(setup, option):
+    """bias_correction=True / hessian_rounding=True: the files an accepting
+    evaluator installs are byte for byte the plain flow's with quantize_model
+    given the same option on the same data, and differ from the flow's without
+    it; with bias correction the sensitivity still compares with the float
+    layer (its bias before the correction)."""
     model, config, tmp = setup
     x = _batches(1, 1)[0]
     evaluator = Always(model, 0)
     result = amct.accuracy_based_auto_calibration(
         model, evaluator, config, str(tmp / 'auto.txt'), str(tmp / 'auto' / 'net'), x,
-        bias_correction=True)
+        **{option: True})
     assert result['accepted'] and result['rolled_back'] == []
 
-    def plain(prefix, corrected):
+    def plain(prefix, on):
         calib = amct.quantize_model(config, str(tmp / (prefix + '.onnx')),
-                                    str(tmp / (prefix + '.txt')), model, x,
-                                    bias_correction=corrected)
+                                    str(tmp / (prefix + '.txt')), model, x, **{option: on})
         evaluator.calibration(calib)
         amct.save_model(str(tmp / (prefix + '.onnx')), str(tmp / (prefix + '.txt')),
                         str(tmp / prefix))
         return open(str(tmp / (prefix + '_fake_quant_model.onnx')), 'rb').read()
 
-    corrected, uncorrected = plain('bc', True), plain('plain', False)
-    assert open(str(tmp / 'auto' / 'net_fake_quant_model.onnx'), 'rb').read() == corrected
-    assert corrected != uncorrected
-    assert open(str(tmp / 'auto.txt'), 'rb').read() == open(str(tmp / 'bc.txt'), 'rb').read()
-    uncorrected_result = _run(setup, Always(model, 0))
-    # Correction brings each quantised layer's output closer to the float layer's.
-    for name in ('conv1', 'fc'):
-        assert result['sensitivity'][name] >= uncorrected_result['sensitivity'][name] - 1e-6
+    with_option, without = plain('on', True), plain('off', False)
+    assert open(str(tmp / 'auto' / 'net_fake_quant_model.onnx'), 'rb').read() == with_option
+    assert with_option != without
+    assert open(str(tmp / 'auto.txt'), 'rb').read() == open(str(tmp / 'on.txt'), 'rb').read()
+    if option == 'bias_correction':
+        uncorrected_result = _run(setup, Always(model, 0))
+        # Correction brings each quantised layer's output closer to the float layer's.
+        for name in ('conv1', 'fc'):
+            assert result['sensitivity'][name] >= uncorrected_result['sensitivity'][name] - 1e-6
 
 
-def test_bias_correction_must_be_a_bool(setup):
+@pytest.mark.parametrize('option, value', [('bias_correction', 1), ('hessian_rounding', 'yes')])
+def test_a_flow_option_must_be_a_bool(setup, option, value):
     model, config, tmp = setup
     evaluator = Always(model, 0)
-    with pytest.raises(TypeError, match=r'argument bias_correction must be'):
+    with pytest.raises(TypeError, match=r'argument %s must be' % option):
         amct.accuracy_based_auto_calibration(model, evaluator, config, str(tmp / 'r.txt'),
                                              str(tmp / 'o' / 'n'), _batches(1, 1)[0],
-                                             bias_correction=1)
+                                             **{option: value})
     assert evaluator.evaluated == [] and not os.path.exists(str(tmp / 'r.txt'))
 
 
@@ -353,36 +356,3 @@ def test_output_error_needs_an_evaluator_that_calls_the_model(setup):
             model, Silent(model, 0), config, str(tmp / 'r.txt'), str(tmp / 'o' / 'n'),
             _batches(1, 1)[0], sensitivity='OutputError')
     assert not os.path.exists(str(tmp / 'r.txt'))
-
-
-def test_hessian_rounding_runs_in_every_trial_and_is_what_quantize_model_writes(setup):
-    model, config, tmp = setup
-    x = _batches(1, 1)[0]
-    evaluator = Always(model, 0)
-    result = amct.accuracy_based_auto_calibration(
-        model, evaluator, config, str(tmp / 'auto.txt'), str(tmp / 'auto' / 'net'), x,
-        hessian_rounding=True)
-    assert result['accepted'] and result['rolled_back'] == []
-
-    def plain(prefix, rounded):
-        calib = amct.quantize_model(config, str(tmp / (prefix + '.onnx')),
-                                    str(tmp / (prefix + '.txt')), model, x,
-                                    hessian_rounding=rounded)
-        evaluator.calibration(calib)
-        amct.save_model(str(tmp / (prefix + '.onnx')), str(tmp / (prefix + '.txt')),
-                        str(tmp / prefix))
-        return open(str(tmp / (prefix + '_fake_quant_model.onnx')), 'rb').read()
-
-    rounded, nearest = plain('hr', True), plain('plain', False)
-    assert open(str(tmp / 'auto' / 'net_fake_quant_model.onnx'), 'rb').read() == rounded
-    assert rounded != nearest
-
-
-def test_hessian_rounding_must_be_a_bool(setup):
-    model, config, tmp = setup
-    evaluator = Always(model, 0)
-    with pytest.raises(TypeError, match=r'argument hessian_rounding must be'):
-        amct.accuracy_based_auto_calibration(model, evaluator, config, str(tmp / 'r.txt'),
-                                             str(tmp / 'o' / 'n'), _batches(1, 1)[0],
-                                             hessian_rounding='yes')
-    assert evaluator.evaluated == [] and not os.path.exists(str(tmp / 'r.txt'))

@@ -47,6 +47,18 @@ def _flow(tmp_path, model, x, tag, **kw):
     return cm, onnx_path, rec
 
 
+def _flow_warnings(caplog, tmp_path, model, x):
+    """The Hessian-rounded flow's calibration model and its 'hessian rounding' log lines."""
+    logger = logging.getLogger('openamct')
+    logger.propagate = True  # the package's own handler does not reach caplog
+    try:
+        with caplog.at_level(logging.WARNING, logger='openamct'):
+            cm, _, _ = _flow(tmp_path, model, x, 'hr', hessian_rounding=True)
+    finally:
+        logger.propagate = False
+    return cm, [r.getMessage() for r in caplog.records if 'hessian rounding' in r.getMessage()]
+
+
 def _initializers(path):
     return {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy())
             for t in onnx.load(path).graph.initializer}
@@ -124,14 +136,7 @@ class WithDeconv(nn.Module):
 def test_layers_left_to_nearest_rounding_say_why(tmp_path, caplog):
     model, x = seeded(WithDeconv), _smooth(size=8)
     plain, _, _ = _flow(tmp_path, model, x, 'plain')
-    logger = logging.getLogger('openamct')
-    logger.propagate = True  # the package's own handler does not reach caplog
-    try:
-        with caplog.at_level(logging.WARNING, logger='openamct'):
-            cm, _, _ = _flow(tmp_path, model, x, 'hr', hessian_rounding=True)
-    finally:
-        logger.propagate = False
-    lines = [r.getMessage() for r in caplog.records if 'hessian rounding' in r.getMessage()]
+    cm, lines = _flow_warnings(caplog, tmp_path, model, x)
     assert lines == ['hessian rounding: layer up (ConvTranspose2d) keeps the nearest rounding: '
                      'only Conv1d, Conv2d and Linear layers are re-rounded'], lines
     assert torch.equal(cm.up.sub_module.weight, plain.up.sub_module.weight)
@@ -178,14 +183,7 @@ def test_a_layer_whose_hessian_overflows_keeps_nearest_rounding_and_says_why(tmp
     model = seeded(TwoLinear)
     x = torch.randn(16, 4, generator=torch.Generator().manual_seed(3)) * 1e20
     plain, _, _ = _flow(tmp_path, model, x, 'plain')
-    logger = logging.getLogger('openamct')
-    logger.propagate = True
-    try:
-        with caplog.at_level(logging.WARNING, logger='openamct'):
-            cm, _, _ = _flow(tmp_path, model, x, 'hr', hessian_rounding=True)
-    finally:
-        logger.propagate = False
-    lines = [r.getMessage() for r in caplog.records if 'hessian rounding' in r.getMessage()]
+    cm, lines = _flow_warnings(caplog, tmp_path, model, x)
     assert lines == ['hessian rounding: layer fc1 keeps the nearest rounding: hessian rounding: '
                      "the layer input's Hessian overflows float32 (inputs too large to square)"]
     assert torch.equal(cm.fc1.sub_module.weight, plain.fc1.sub_module.weight)
