@@ -15,6 +15,7 @@ from torch import nn
 import openamct as amct
 from calibration_kit import read_record
 from models import ConvBnReluLinear, seeded
+from test_bias_correction import _flow
 
 
 def _smooth(batch=8, seed=0, size=12):
@@ -36,15 +37,6 @@ class ConvConvLinear(nn.Module):
     def forward(self, x):
         y = torch.relu(self.conv2(torch.relu(self.conv1(x))))
         return self.fc(y.mean((2, 3)))
-
-
-def _flow(tmp_path, model, x, tag, **kw):
-    cfg = str(tmp_path / f'{tag}.json')
-    onnx_path = str(tmp_path / f'{tag}.onnx')
-    rec = str(tmp_path / f'{tag}_record.txt')
-    amct.create_quant_config(cfg, model, x)
-    cm = amct.quantize_model(cfg, onnx_path, rec, model, x, **kw)
-    return cm, onnx_path, rec
 
 
 def _flow_warnings(caplog, tmp_path, model, x):
