@@ -116,7 +116,8 @@ void register_algorithms(py::module_& parent) {
   m.attr("ADA_GAMMA") = alg::kAdaGamma;
   m.attr("ADA_ZETA") = alg::kAdaZeta;
 
-  // Hessian-guided rounding (quantize_model's hessian_rounding).
+  // Hessian-guided rounding (quantize_model's hessian_rounding): the Hessian;
+  // the rounding itself runs inside the flow (QuantizeModelFlow::round_with_hessian).
   m.def("layer_input_hessian",
         [](const at::Tensor& input, int64_t in_channels, std::vector<int64_t> kernel,
            std::vector<int64_t> stride, std::vector<int64_t> padding,
@@ -124,13 +125,6 @@ void register_algorithms(py::module_& parent) {
           alg::LayerGeometry g{in_channels, kernel, stride, padding, dilation, groups};
           return alg::layer_input_hessian(input, g);
         });
-  m.def("hessian_round", [](const at::Tensor& rows, const at::Tensor& hessian,
-                            const at::Tensor& scale, int64_t num_bits, double damping) {
-    alg::HessianRoundingOptions o;
-    o.num_bits = num_bits;
-    o.damping = damping;
-    return alg::hessian_round(rows, hessian, scale, o);
-  });
 
   m.def("dmq_factor", [](const at::Tensor& act_max, const at::Tensor& weight_max,
                          double migration_strength) {

@@ -45,9 +45,6 @@ void check_rounding_inputs(const at::Tensor& rows, const at::Tensor& hessian,
                       " (expected (groups, rows))");
   if (!at::isfinite(rows).all().item<bool>())
     throw_runtime_error("hessian rounding: the weight has inf or nan values");
-  if (!at::isfinite(hessian).all().item<bool>())
-    throw_runtime_error("hessian rounding: the layer input's Hessian overflows float32 (inputs "
-                        "too large to square)");
   if (!(scale > 0).all().item<bool>() || !at::isfinite(scale).all().item<bool>())
     throw_runtime_error("hessian rounding: every scale must be positive and finite");
 }
@@ -64,8 +61,8 @@ at::Tensor inverse_factor(at::Tensor h, double damping) {
   diag.masked_fill_(diag == 0, 1.0);
   const at::Tensor damp = diag.mean(1, /*keepdim=*/true) * damping;
   diag.add_(damp);
-  // Finite data can still square past float32 (|x| ~ 1e19 and up): then the
-  // Hessian is inf and no factor exists.
+  // One check after the damping, whose mean can overflow too: finite data
+  // can square past float32 (|x| ~ 1e19 and up), and then no factor exists.
   if (!at::isfinite(h).all().item<bool>())
     throw_runtime_error("hessian rounding: the layer input's Hessian overflows float32 (inputs "
                         "too large to square)");

@@ -22,6 +22,20 @@ namespace flow {
 namespace alg = algorithms;
 namespace {
 
+// The weight a DMQ layer quantises: × its recorded factors along the input
+// channels (§9.4); any other layer's weight as it is.
+at::Tensor balanced_weight(const LayerCalibrationSettings& l, const LayerRecord& r,
+                           const std::string& layer, const at::Tensor& weight, int64_t groups) {
+  if (!l.dmq_balancer_param) return weight;
+  if (r.tensor_balance_factor.empty()) {
+    throw_value_error("config indicates dmq_balancer in layer: " + layer + ", but no "
+                      "tensor_balance_factor found in record.please check quant_preprocess "
+                      "and calibration is done!");
+  }
+  const at::Tensor s = at::tensor(r.tensor_balance_factor, at::kFloat);
+  return alg::dmq_balance_weight(alg::parse_dmq_layer_type(l.type_name), weight, s, groups);
+}
+
 bool starts_with(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
@@ -237,16 +251,7 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
                         ") cannot be calibrated by OpenAMCT yet: LSTM and GRU layers are not "
                         "implemented in the flow; disable it in the config (quant_enable: false)");
   }
-  at::Tensor w = weight;
-  if (l.dmq_balancer_param) {
-    if (r.tensor_balance_factor.empty()) {
-      throw_value_error("config indicates dmq_balancer in layer: " + layer + ", but no "
-                        "tensor_balance_factor found in record.please check quant_preprocess "
-                        "and calibration is done!");
-    }
-    const at::Tensor s = at::tensor(r.tensor_balance_factor, at::kFloat);
-    w = alg::dmq_balance_weight(alg::parse_dmq_layer_type(l.type_name), w, s, groups);
-  }
+  const at::Tensor w = balanced_weight(l, r, layer, weight, groups);
   if (l.wts_algo == WtsAlgo::kAda) {
     // §10: the KL initial scale, offsets 0; the soft weight comes later.
     r.scale_w = alg::ada_kl_scale(w, l.channel_wise, layout_of(l.type_name), groups);
@@ -300,11 +305,8 @@ at::Tensor QuantizeModelFlow::round_with_hessian(const std::string& layer,
                       ") is not a Conv1d, Conv2d or Linear layer with arq_quantize weights");
   const LayerRecord* r = record_.find(layer);
   if (!r) throw_runtime_error("layer " + layer + " has no weight pass to re-round");
-  at::Tensor w = float_weight.detach().to(at::kFloat).contiguous();
-  if (l.dmq_balancer_param) {
-    const at::Tensor s = at::tensor(r->tensor_balance_factor, at::kFloat);
-    w = alg::dmq_balance_weight(alg::parse_dmq_layer_type(t), w, s, groups);
-  }
+  const at::Tensor w =
+      balanced_weight(l, *r, layer, float_weight.detach().to(at::kFloat).contiguous(), groups);
   if (groups < 1 || w.dim() < 2 || w.size(0) % groups != 0)
     throw_value_error("hessian rounding: layer " + layer + ": weight " + c10::str(w.sizes()) +
                       " does not split into " + std::to_string(groups) + " groups");

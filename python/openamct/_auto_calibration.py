@@ -54,10 +54,10 @@ from ._flow import (MarkedQuantizableModule, _check_export_names, _module, _opti
 _LOG = logging.getLogger('openamct')
 _FUNC = 'accuracy_based_auto_calibration'
 _STRATEGIES = ('BinarySearch',)
-_SENSITIVITIES = ('CosineSimilarity', 'OutputError')
-# The key of each layer's value in <save_dir>_sensitivity.json.
+# Each sensitivity and the key of a layer's value in <save_dir>_sensitivity.json.
 _SENSITIVITY_KEYS = {'CosineSimilarity': 'cosine_similarity',
                      'OutputError': 'output_mse_with_layer_float'}
+_SENSITIVITIES = tuple(_SENSITIVITY_KEYS)
 _LAYOUTS = {'Linear': 'linear', 'ConvTranspose1d': 'deconv', 'ConvTranspose2d': 'deconv'}
 
 
