@@ -64,7 +64,7 @@ void check_activation(const alg::ActivationQuant& q, int64_t bits) {
 }
 
 void run(Reader& r) {
-  const uint8_t which = r.byte() % 7;
+  const uint8_t which = r.byte() % 8;
   const int64_t bits_table[] = {4, 8, 16};
   switch (which) {
     case 0: {  // IFMR over 1-3 batches
@@ -146,6 +146,20 @@ void run(Reader& r) {
       const double hi = std::ldexp(1.0, static_cast<int>(o.num_bits - 1)) - 1.0;
       check(q.sizes() == w.sizes() && at::equal(q, at::round(q)));
       check(q.min().item<double>() >= -hi - 1.0 && q.max().item<double>() <= hi);
+      break;
+    }
+    case 7: {  // per-row ARQ of an LSTM / GRU weight: factors follow the gate reorder
+      const auto kind = (r.byte() & 1) ? alg::RnnKind::kLstm : alg::RnnKind::kGru;
+      const int64_t gates = kind == alg::RnnKind::kLstm ? 4 : 3;
+      const int64_t hidden = 1 + r.byte() % 3;
+      const at::Tensor w = make_tensor(r, {gates * hidden, 1 + r.byte() % 4});
+      const int64_t bits = 4 + r.byte() % 5;
+      const alg::ArqResult q = alg::rnn_arq(kind, w, true, bits);
+      alg::ArqOptions o;
+      o.layout = alg::WeightLayout::kLinear;
+      o.num_bits = bits;
+      check(q.scale == alg::rnn_gates_to_onnx(kind, alg::arq(w, o).scale));
+      check(q.fake_quant_weight.sizes() == w.sizes());
       break;
     }
     default: {  // Conv+BN

@@ -135,6 +135,26 @@ ArqResult arq(const at::Tensor& weight, const ArqOptions& options);
 // its own inverse. Returns a contiguous tensor.
 at::Tensor deconv_to_cout_first(const at::Tensor& weight, int64_t groups);
 
+// ---- RNN weights (spec §15) -------------------------------------------------------------
+// LSTM gates (i, f, g, o) in torch's row order become (i, o, f, g) in ONNX's;
+// GRU (r, z, n) become (z, r, n). The ONNX exporter reorders W, R and B so,
+// and the record holds the weight factors in ONNX order.
+enum class RnnKind { kLstm, kGru };
+// "LSTM" or "GRU" (the module class name); anything else is a ValueError.
+RnnKind parse_rnn_kind(const std::string& name);
+// `rows` (G*H, ...) in torch gate order -> ONNX gate order, along dim 0.
+// ValueError when dim 0 is not a multiple of the gate count.
+at::Tensor rnn_gates_to_onnx(RnnKind kind, const at::Tensor& rows);
+// The same reorder for per-row values (the scales of one weight).
+template <typename T>
+std::vector<T> rnn_gates_to_onnx(RnnKind kind, const std::vector<T>& rows);
+
+// ARQ of one RNN weight (weight_ih_l0 (G*H, In) or weight_hh_l0 (G*H, H)),
+// one scale per row, symmetric. The factors come in ONNX gate order, the
+// fake-quantised weight in torch's (the module's) order. Per-tensor
+// (channel_wise false) is a RuntimeError, as in the reference's gate reorder.
+ArqResult rnn_arq(RnnKind kind, const at::Tensor& weight, bool channel_wise, int64_t num_bits);
+
 // ---- AdaRound (spec §10) ---------------------------------------------------------------
 // γ and ζ of the rectified sigmoid h(α) = clamp(sigmoid(α)·(ζ − γ) + γ, 0, 1).
 inline constexpr double kAdaGamma = -0.1;
