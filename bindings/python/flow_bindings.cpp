@@ -63,6 +63,8 @@ void register_flow(py::module_& m) {
       .def("add_batch", &fl::CalibrationRecorder::add_batch)
       .def("measures_output", &fl::CalibrationRecorder::measures_output)
       .def("add_output", &fl::CalibrationRecorder::add_output)
+      .def("calibrates_hidden", &fl::CalibrationRecorder::calibrates_hidden)
+      .def("add_hidden", &fl::CalibrationRecorder::add_hidden)
       .def_property_readonly("complete", &fl::CalibrationRecorder::complete)
       .def_property_readonly("kept_bytes", &fl::CalibrationRecorder::kept_bytes);
 
@@ -103,6 +105,7 @@ void register_flow(py::module_& m) {
         if (!r.defined()) return py::none();
         return py::cast(r);
       })
+      .def("rnn_weight_pass", &fl::QuantizeModelFlow::rnn_weight_pass)
       .def("set_calibration_weight", &fl::QuantizeModelFlow::set_calibration_weight)
       .def("set_bias", &fl::QuantizeModelFlow::set_bias)
       .def("round_with_hessian", &fl::QuantizeModelFlow::round_with_hessian)
@@ -128,7 +131,8 @@ void register_flow(py::module_& m) {
       .def("recorder", &fl::QuantizeModelFlow::recorder);
 
   // The record file's quantisation fields per layer (accuracy_based_auto_calibration's
-  // fake-quant evaluation model): {key: {scale_d, offset_d, scale_w, act_bits, wts_bits}}.
+  // fake-quant evaluation model): {key: {scale_d, offset_d, scale_w, scale_h, scale_r,
+  // act_bits, wts_bits}}.
   m.def("read_record", [](const std::string& path) {
     const openamct::RecordContent content = openamct::read_record_file(path);
     py::dict out;
@@ -140,6 +144,8 @@ void register_flow(py::module_& m) {
       d["scale_d"] = r.scale_d ? py::cast(static_cast<double>(*r.scale_d)) : py::none();
       d["offset_d"] = r.offset_d ? py::cast(*r.offset_d) : py::none();
       d["scale_w"] = std::vector<double>(r.scale_w.begin(), r.scale_w.end());
+      d["scale_h"] = r.scale_h ? py::cast(static_cast<double>(*r.scale_h)) : py::none();
+      d["scale_r"] = std::vector<double>(r.scale_r.begin(), r.scale_r.end());
       d["act_bits"] = bits(r.act_type);
       d["wts_bits"] = bits(r.wts_type);
       out[py::str(r.key)] = d;

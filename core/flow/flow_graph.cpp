@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "onnx/onnx_graph.h"
+#include "openamct/algorithms.h"
 #include "openamct/errors.h"
 
 namespace openamct {
@@ -30,13 +31,13 @@ std::string module_of(const std::string& initializer, const std::string& param) 
 
 // Quantisable ONNX ops (§11.4) and how their input channels follow from the
 // weight initializer's dims.
-enum class ChannelRule { kConv, kDim0, kGemm, kNone };
+enum class ChannelRule { kConv, kDim0, kGemm, kRnn, kNone };
 const std::map<std::string, ChannelRule>& quantisable_ops() {
   static const std::map<std::string, ChannelRule> table = {
       {"Conv", ChannelRule::kConv},   {"ConvTranspose", ChannelRule::kDim0},
       {"MatMul", ChannelRule::kDim0}, {"Gemm", ChannelRule::kGemm},
-      {"AveragePool", ChannelRule::kNone}, {"LSTM", ChannelRule::kNone},
-      {"GRU", ChannelRule::kNone},
+      {"AveragePool", ChannelRule::kNone}, {"LSTM", ChannelRule::kRnn},
+      {"GRU", ChannelRule::kRnn},
   };
   return table;
 }
@@ -184,6 +185,7 @@ std::vector<RecordGraphLayer> record_graph_layers(const onnx::GraphProto& g) {
     auto rule = quantisable_ops().find(n.op_type());
     l.quantizable = rule != quantisable_ops().end();
     l.is_avg_pool = n.op_type() == "AveragePool";
+    l.is_rnn = n.op_type() == "LSTM" || n.op_type() == "GRU";
     if (l.quantizable && rule->second != ChannelRule::kNone && n.input_size() > 1) {
       const onnx::TensorProto* w = find_initializer(g, n.input(1));
       if (w && w->dims_size() >= 2) {
@@ -192,6 +194,9 @@ std::vector<RecordGraphLayer> record_graph_layers(const onnx::GraphProto& g) {
             l.input_channels = w->dims(1) * onnx_passes::int_attribute(n, "group", 1);
             break;
           case ChannelRule::kDim0: l.input_channels = w->dims(0); break;
+          case ChannelRule::kRnn:  // W: (directions, gates * hidden, In)
+            if (w->dims_size() == 3) l.input_channels = w->dims(2);
+            break;
           case ChannelRule::kGemm:
             l.input_channels = onnx_passes::int_attribute(n, "transB", 0) ? w->dims(1) : w->dims(0);
             break;
@@ -223,8 +228,24 @@ void write_parameter(onnx::GraphProto* g, const std::string& layer, const std::s
     *t = tensor_proto(name, value);
     return;
   }
-  // A Linear's weight folded by the exporter into a transposed constant (§8.3).
   const int i = find_node(*g, layer);
+  // An RNN's weights, which the exporter folds into the node's W (input 1)
+  // and R (input 2) in ONNX gate order with a leading direction axis (§15).
+  const bool rnn = i >= 0 && (g->node(i).op_type() == "LSTM" || g->node(i).op_type() == "GRU");
+  if (rnn && (param == "weight_ih_l0" || param == "weight_hh_l0") && value.dim() == 2) {
+    const int input = param == "weight_ih_l0" ? 1 : 2;
+    onnx::TensorProto* t = g->node(i).input_size() > input
+                               ? find_initializer(g, g->node(i).input(input)) : nullptr;
+    const at::Tensor onnx_order =
+        algorithms::rnn_gates_to_onnx(algorithms::parse_rnn_kind(g->node(i).op_type() == "LSTM"
+                                                                     ? "LSTM" : "GRU"),
+                                      value).unsqueeze(0);
+    if (t && same_dims(*t, onnx_order.sizes())) {
+      *t = tensor_proto(t->name(), onnx_order);
+      return;
+    }
+  }
+  // A Linear's weight folded by the exporter into a transposed constant (§8.3).
   if (param == "weight" && i >= 0 && g->node(i).op_type() == "MatMul" && value.dim() == 2) {
     onnx::TensorProto* t = find_initializer(g, g->node(i).input(1));
     const at::Tensor transposed = value.t().contiguous();

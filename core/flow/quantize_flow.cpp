@@ -22,6 +22,14 @@ namespace flow {
 namespace alg = algorithms;
 namespace {
 
+bool is_rnn(const std::string& type) { return type == "LSTM" || type == "GRU"; }
+
+// An RNN's input reaches its gates only through weight_ih_l0 (G*H, In), so
+// DMQ treats it as a Linear on its last input axis.
+alg::DmqLayerType dmq_type(const std::string& type) {
+  return alg::parse_dmq_layer_type(is_rnn(type) ? "Linear" : type);
+}
+
 // The weight a DMQ layer quantises: × its recorded factors along the input
 // channels (§9.4); any other layer's weight as it is.
 at::Tensor balanced_weight(const LayerCalibrationSettings& l, const LayerRecord& r,
@@ -33,7 +41,7 @@ at::Tensor balanced_weight(const LayerCalibrationSettings& l, const LayerRecord&
                       "and calibration is done!");
   }
   const at::Tensor s = at::tensor(r.tensor_balance_factor, at::kFloat);
-  return alg::dmq_balance_weight(alg::parse_dmq_layer_type(l.type_name), weight, s, groups);
+  return alg::dmq_balance_weight(dmq_type(l.type_name), weight, s, groups);
 }
 
 bool starts_with(const std::string& s, const char* prefix) {
@@ -111,6 +119,9 @@ CalibrationRecorder::CalibrationRecorder(CalibrationSettings settings, RecordCon
       output_calibrators_.push_back(make_calibrator(l, settings_.batch_num));
       outputs_.find_or_append(l.name);
     }
+    hidden_slot_.push_back(is_rnn(l.type_name) ? static_cast<int>(hidden_calibrators_.size())
+                                               : -1);
+    if (is_rnn(l.type_name)) hidden_calibrators_.push_back(make_calibrator(l, settings_.batch_num));
   }
   calls_.assign(settings_.layers.size(), 0);
 }
@@ -132,6 +143,21 @@ void CalibrationRecorder::add_output(size_t index, const at::Tensor& y) {
   r.offset_d = q->offset;
   r.act_type = int_type(l.act_num_bits);
   ++outputs_finished_;
+}
+
+bool CalibrationRecorder::calibrates_hidden(size_t index) const {
+  return index < hidden_slot_.size() && hidden_slot_[index] >= 0;
+}
+
+void CalibrationRecorder::add_hidden(size_t index, const at::Tensor& h) {
+  if (!calibrates_hidden(index)) throw_value_error("calibration layer index is no RNN layer");
+  if (calls_[index] >= settings_.batch_num) return;
+  std::optional<alg::ActivationQuant> q =
+      std::visit([&](auto& c) { return c.add_batch(h); }, hidden_calibrators_[hidden_slot_[index]]);
+  if (!q) return;
+  LayerRecord& r = record_.find_or_append(settings_.layers[index].name);
+  r.scale_h = settings_.force_fp16_quant ? fp16_scale(q->scale) : q->scale;
+  r.offset_h = q->offset;
 }
 
 void CalibrationRecorder::add_batch(size_t index, const at::Tensor& x) {
@@ -165,7 +191,7 @@ void CalibrationRecorder::add_batch(size_t index, const at::Tensor& x) {
 
 size_t CalibrationRecorder::kept_bytes() const {
   size_t n = 0;
-  for (const auto* list : {&calibrators_, &output_calibrators_}) {
+  for (const auto* list : {&calibrators_, &output_calibrators_, &hidden_calibrators_}) {
     for (const auto& c : *list) {
       if (const auto* i = std::get_if<alg::IfmrCalibrator>(&c)) n += i->kept_bytes();
       if (const auto* h = std::get_if<alg::HfmgCalibrator>(&c)) n += h->counts().size() * 8;
@@ -245,11 +271,9 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
     r.offset_w = {0};
     return at::Tensor();
   }
-  if (l.type_name == "LSTM" || l.type_name == "GRU") {
-    throw_runtime_error("layer " + layer + " (" + l.type_name + ", " +
-                        std::string(wts_algo_name(l.wts_algo)) +
-                        ") cannot be calibrated by OpenAMCT yet: LSTM and GRU layers are not "
-                        "implemented in the flow; disable it in the config (quant_enable: false)");
+  if (is_rnn(l.type_name)) {
+    throw_runtime_error("layer " + layer + " is an " + l.type_name + " layer: its weights go "
+                        "through rnn_weight_pass (a bug in OpenAMCT)");
   }
   const at::Tensor w = balanced_weight(l, r, layer, weight, groups);
   if (l.wts_algo == WtsAlgo::kAda) {
@@ -274,6 +298,33 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
   if (o.layout == alg::WeightLayout::kDeconv) deconv_fake_quant_.push_back({layer, q.fake_quant_weight});
   parameters_.push_back({layer, {"weight", calibration}});
   return calibration;
+}
+
+std::pair<at::Tensor, at::Tensor> QuantizeModelFlow::rnn_weight_pass(
+    const std::string& layer, const at::Tensor& weight_ih, const at::Tensor& weight_hh) {
+  const LayerCalibrationSettings& l = layer_settings(settings_, layer);
+  if (!is_rnn(l.type_name)) {
+    throw_value_error("rnn_weight_pass: layer " + layer + " is a " + l.type_name +
+                      ", not an LSTM or GRU");
+  }
+  if (l.wts_algo != WtsAlgo::kArq) {
+    throw_value_error("layer " + layer + " (" + l.type_name + ") has wts_algo " +
+                      std::string(wts_algo_name(l.wts_algo)) + "; LSTM and GRU weights are "
+                      "quantised by arq_quantize only");
+  }
+  LayerRecord& r = record_.find_or_append(layer);
+  const alg::RnnKind kind = alg::parse_rnn_kind(l.type_name);
+  const at::Tensor ih = balanced_weight(l, r, layer, weight_ih, 1);
+  alg::ArqResult input = alg::rnn_arq(kind, ih, l.channel_wise, l.wts_num_bits);
+  alg::ArqResult recurrent = alg::rnn_arq(kind, weight_hh, l.channel_wise, l.wts_num_bits);
+  r.scale_w = input.scale;
+  r.offset_w = input.offset;
+  r.wts_type = int_type(l.wts_num_bits);
+  r.scale_r = recurrent.scale;
+  r.offset_r = recurrent.offset;
+  parameters_.push_back({layer, {"weight_ih_l0", input.fake_quant_weight}});
+  parameters_.push_back({layer, {"weight_hh_l0", recurrent.fake_quant_weight}});
+  return {input.fake_quant_weight, recurrent.fake_quant_weight};
 }
 
 void QuantizeModelFlow::set_calibration_weight(const std::string& layer,
@@ -426,7 +477,7 @@ DmqRecorder::DmqRecorder(std::vector<std::string> layers, std::vector<std::strin
 void DmqRecorder::add_batch(size_t index, const at::Tensor& x, const at::Tensor& weight,
                             int64_t groups) {
   if (index >= layers_.size()) throw_value_error("DMQ layer index out of range");
-  alg::DmqLayerResult r = alg::dmq_layer(alg::parse_dmq_layer_type(types_[index]), x, weight,
+  alg::DmqLayerResult r = alg::dmq_layer(dmq_type(types_[index]), x, weight,
                                          strengths_[index], groups, layers_[index]);
   if (r.warning) log_warning(*r.warning);
   if (written_ || seen_[index]) return;  // K4: the first complete forward counts

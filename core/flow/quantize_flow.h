@@ -56,6 +56,12 @@ class CalibrationRecorder {
   // first in each call, with the layer's output).
   bool measures_output(size_t index) const;
   void add_output(size_t index, const at::Tensor& y);
+  // LSTM / GRU layers (§15): the hidden states that entered the recurrence,
+  // cat(h0, output[:-1]) along the sequence, go to a calibrator of their
+  // own (the layer's algorithm and settings) -> scale_h / offset_h. Called
+  // before add_batch in each call; ValueError for any other layer.
+  bool calibrates_hidden(size_t index) const;
+  void add_hidden(size_t index, const at::Tensor& h);
   bool complete() const { return complete_; }
   // Bytes the calibrators hold between calls (IFMR: the kept data).
   size_t kept_bytes() const;
@@ -73,6 +79,8 @@ class CalibrationRecorder {
   std::vector<Calibrator> output_calibrators_;
   RecordContent outputs_;
   size_t outputs_finished_ = 0;
+  std::vector<int> hidden_slot_;  // per layer: index into hidden_calibrators_, or -1
+  std::vector<Calibrator> hidden_calibrators_;
 };
 
 // quantize_model after the export (§2.3 steps 4-9).
@@ -98,6 +106,14 @@ class QuantizeModelFlow {
   // (fused, DMQ-multiplied) weight: AdaRound (§2.3 step 8, Python) trains
   // from it and hands the soft weight back through set_calibration_weight.
   at::Tensor weight_pass(const std::string& layer, const at::Tensor& weight, int64_t groups);
+  // The weight pass of an enabled LSTM / GRU layer (§15): DMQ x s on the
+  // input weight, per-row ARQ of both weights, scale_w / offset_w (input)
+  // and scale_r / offset_r (recurrent) in ONNX gate order. Returns the
+  // calibration weights (fake-quantised, the module's gate order), which the
+  // modified ONNX gets in its W and R.
+  std::pair<at::Tensor, at::Tensor> rnn_weight_pass(const std::string& layer,
+                                                    const at::Tensor& weight_ih,
+                                                    const at::Tensor& weight_hh);
   // Replaces the weight the modified ONNX will get for `layer` (after
   // weight_pass); RuntimeError when the layer had no weight pass.
   void set_calibration_weight(const std::string& layer, const at::Tensor& weight);

@@ -71,8 +71,17 @@ void save_model(const std::string& modified_onnx_file, const std::string& record
     p.tensor_balance_factor = r.tensor_balance_factor;
     p.act_bits = c.act_bits;
     p.wts_bits = c.wts_bits;
-    for (const auto& g : graph)
-      if (g.name == r.key) p.has_weight = !g.is_avg_pool;
+    for (const auto& g : graph) {
+      if (g.name != r.key) continue;
+      p.has_weight = !g.is_avg_pool;
+      p.is_rnn = g.is_rnn;
+    }
+    if (p.is_rnn) {
+      p.scale_h = *r.scale_h;
+      p.offset_h = *r.offset_h;
+      p.scale_r = r.scale_r;
+      p.offset_r = r.offset_r;
+    }
     params.push_back(std::move(p));
   }
   if (wanted.qdq_full) {

@@ -133,12 +133,14 @@ void transpose_gemm_weight(onnx::GraphProto* g, const LayerQuantParams& p) {
 
 void insert_balance(onnx::GraphProto* g, const LayerQuantParams& p) {
   if (p.tensor_balance_factor.empty()) return;
-  const WeightSite site = weight_site(*g, p.layer);
   std::vector<float> inv;
   for (float s : p.tensor_balance_factor) inv.push_back(reciprocal(s));
   const auto c = static_cast<int64_t>(inv.size());
+  // An RNN's input ([batch,] seq, In) meets its factors on the last axis.
+  const std::vector<int64_t> shape =
+      p.is_rnn ? std::vector<int64_t>{c} : broadcast_shape(weight_site(*g, p.layer).rank, c);
   const std::string cname = p.layer + ".tensor_balance_factor";
-  prepend_node(g, make_constant(cname, float_tensor(cname, broadcast_shape(site.rank, c), inv)));
+  prepend_node(g, make_constant(cname, float_tensor(cname, shape, inv)));
   onnx::NodeProto* target = g->mutable_node(data_input_node(*g, p.layer));
   const std::string mul = p.layer + ".mul";
   const onnx::NodeProto node =
@@ -159,7 +161,8 @@ void insert_quant(onnx::GraphProto* g, const LayerQuantParams& p) {
 }
 
 void quantize_weight_initializer(onnx::GraphProto* g, const LayerQuantParams& p) {
-  if (!p.has_weight) return;
+  // An RNN keeps float weights here (rnn_weights_pass.h).
+  if (!p.has_weight || p.is_rnn) return;
   const onnx::NodeProto& n = g->node(layer_node(*g, p.layer));
   const WeightSite site = weight_site(*g, p.layer);
   onnx::TensorProto* w = find_initializer(g, site.weight);
@@ -203,6 +206,7 @@ void quantize_weight_initializer(onnx::GraphProto* g, const LayerQuantParams& p)
 }
 
 void insert_dequant(onnx::GraphProto* g, const LayerQuantParams& p) {
+  if (p.is_rnn) return;  // no dequant can follow an RNN node (rnn_weights_pass.h)
   const int li = layer_node(*g, p.layer);
   int last = li;  // the node after which the dequant sits
   if (g->node(li).op_type() == "MatMul" && !p.scale_w.empty()) {
@@ -250,7 +254,8 @@ void insert_dequant(onnx::GraphProto* g, const LayerQuantParams& p) {
 }
 
 void quantize_bias_initializer(onnx::GraphProto* g, const LayerQuantParams& p) {
-  if (!p.has_weight) return;
+  // An RNN keeps float weights here (rnn_weights_pass.h).
+  if (!p.has_weight || p.is_rnn) return;
   const WeightSite site = weight_site(*g, p.layer);
   if (site.bias.empty()) return;
   onnx::TensorProto* b = find_initializer(g, site.bias);

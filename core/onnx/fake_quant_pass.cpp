@@ -11,6 +11,7 @@
 #include "onnx/deploy_pass.h"
 #include "onnx/onnx_graph.h"
 #include "onnx/quant_numerics.h"
+#include "onnx/rnn_weights_pass.h"
 #include "openamct/errors.h"
 
 namespace openamct {
@@ -134,12 +135,14 @@ void replace_all(onnx::GraphProto* g, const std::string& op, Replace replace) {
 void make_fake_quant_graph(onnx::GraphProto* g, const std::vector<LayerQuantParams>& layers) {
   replace_all(g, "AscendQuant", replace_quant);
   for (const auto& p : layers) {
-    if (!p.has_weight) continue;
+    if (!p.has_weight || p.is_rnn) continue;
     const WeightSite site = weight_site(*g, p.layer);
     integers_to_float(g, site.weight);
     integers_to_float(g, site.bias);
   }
   replace_all(g, "AscendDequant", replace_dequant);
+  for (const auto& p : layers)
+    if (p.is_rnn) fake_quant_rnn_weights(g, p);
 }
 
 }  // namespace onnx_passes

@@ -37,6 +37,33 @@ const std::map<std::string, std::string>& leading_op_suffixes() {
   return table;
 }
 
+// An LSTM / GRU module's node: the first RNN node downstream of its marker
+// (§12.1). Without an initial state the exporter builds zero h0 / c0 from the
+// input's Shape before the node, so the marker's first reader after the
+// Transpose is a Shape. Only nodes of the module's own scope count: the
+// marker's ("/enc/enc.0/rnn/"), then "sub_module...".
+int rnn_node_after(const onnx::GraphProto& g, const onnx::NodeProto& marker) {
+  const std::string& m = marker.name();
+  const std::string scope = m.substr(0, m.rfind('/') + 1) + "sub_module";
+  const std::string tensor = marker.output(0);
+  std::vector<std::string> frontier{tensor};
+  std::set<int> seen;
+  while (!frontier.empty()) {
+    std::vector<std::string> next;
+    for (const auto& t : frontier) {
+      for (int c : find_consumers(g, t)) {
+        if (!seen.insert(c).second) continue;
+        const onnx::NodeProto& n = g.node(c);
+        if (n.name().rfind(scope, 0) != 0) continue;
+        if (n.op_type() == "LSTM" || n.op_type() == "GRU") return c;
+        for (const auto& o : n.output()) next.push_back(o);
+      }
+    }
+    frontier = std::move(next);
+  }
+  return -1;
+}
+
 // Names the node that consumes a marker's output after the module; a second
 // call of the same module gets the name plus "1", then "2", ...
 void rename_from_markers(onnx::GraphProto* g) {
@@ -49,7 +76,14 @@ void rename_from_markers(onnx::GraphProto* g) {
     auto consumers = find_consumers(*g, g->node(i).output(0));
     if (consumers.empty()) continue;
     onnx::NodeProto* target = g->mutable_node(consumers.front());
+    const int rnn = rnn_node_after(*g, g->node(i));
     auto lead = leading_op_suffixes().find(target->op_type());
+    if (rnn >= 0) {
+      if (lead != leading_op_suffixes().end() && consumers.front() != rnn)
+        target->set_name(name + lead->second);
+      g->mutable_node(rnn)->set_name(name);
+      continue;
+    }
     if (lead != leading_op_suffixes().end()) {
       auto next = find_consumers(*g, with_io(*target, 1, 1).output(0));
       target->set_name(name + lead->second);

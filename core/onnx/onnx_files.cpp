@@ -153,6 +153,20 @@ struct SavedGraphs {
   onnx::ModelProto fake_quant;
 };
 
+// The deploy model's RNN replacement (Ascend's own RNN operators) is not
+// specified; a deploy model with a float LSTM behind an AscendQuant would
+// compute something no Ascend runtime expects, so it is refused, by name.
+void refuse_rnn_deploy(const std::vector<LayerQuantParams>& layers) {
+  for (const auto& p : layers) {
+    if (!p.is_rnn) continue;
+    throw_runtime_error("layer '" + p.layer + "' is an LSTM/GRU layer: OpenAMCT cannot write "
+                        "the deploy model for it (Ascend's RNN replacement is not implemented); "
+                        "save with formats=('fake_quant', 'qdq') (CLI: --format fake_quant,qdq), "
+                        "or disable the layer in the config "
+                        "(quant_enable: false) and calibrate again");
+  }
+}
+
 SavedGraphs build_saved_models(onnx::ModelProto modified,
                                const std::vector<LayerQuantParams>& layers) {
   SavedGraphs s;
@@ -283,6 +297,7 @@ std::vector<std::string> save_quant_models_from_model(
   int uses = (formats.deploy || formats.fake_quant) + formats.qdq + formats.qdq_full;
   // A copy for every use but the last, which takes the model itself.
   auto next = [&]() { return --uses == 0 ? std::move(modified) : onnx::ModelProto(modified); };
+  if (formats.deploy) refuse_rnn_deploy(layers);
   std::vector<PreparedFile> files;
   if (formats.deploy || formats.fake_quant) {
     SavedGraphs s = build_saved_models(next(), layers);
@@ -320,6 +335,7 @@ std::string qdq_model_bytes(const std::string& modified_bytes,
 
 std::pair<std::string, std::string> saved_model_bytes(const std::string& modified_bytes,
                                                       const std::vector<LayerQuantParams>& layers) {
+  refuse_rnn_deploy(layers);
   SavedGraphs s = build_saved_models(parse_model(modified_bytes, "the modified ONNX"), layers);
   std::pair<std::string, std::string> out;
   if (!s.deploy.SerializeToString(&out.first) || !s.fake_quant.SerializeToString(&out.second)) {

@@ -14,6 +14,7 @@
 #include "onnx/deploy_pass.h"
 #include "onnx/onnx_graph.h"
 #include "onnx/quant_numerics.h"
+#include "onnx/rnn_weights_pass.h"
 #include "openamct/errors.h"
 
 namespace openamct {
@@ -90,6 +91,7 @@ onnx::NodeProto grouped_transpose_scale(onnx::GraphProto* g, const LayerQuantPar
 
 void dequantize_weight_and_bias(onnx::GraphProto* g, const LayerQuantParams& p) {
   if (!p.has_weight) return;
+  if (p.is_rnn) return dequantize_rnn_weights(g, p);
   const WeightSite site = weight_site(*g, p.layer);
   const onnx::NodeProto& n = g->node(find_node(*g, p.layer));
   const std::string op = n.op_type();

@@ -21,6 +21,13 @@ struct LayerQuantParams {
   int act_bits = 8;                          // from act_type "INT<b>"
   int wts_bits = 8;                          // from wts_type "INT<b>"
   bool has_weight = true;                    // false for AvgPool2d (no wts_type)
+  // LSTM / GRU (spec §15): scale_w / offset_w are W's (input) factors per row,
+  // these R's (recurrent) and the hidden state's; all rows in ONNX gate order.
+  bool is_rnn = false;
+  float scale_h = 1.0f;
+  int32_t offset_h = 0;
+  std::vector<float> scale_r;
+  std::vector<int32_t> offset_r;
 };
 
 // An output quantizer of the qdq_full model (qdq_full_pass.h): the output of

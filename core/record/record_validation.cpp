@@ -60,7 +60,31 @@ bool has_quant_params(const LayerRecord& r) {
          r.offset_h.value_or(0) != 0 || !r.scale_r.empty() || !r.offset_r.empty();
 }
 
-void check_quant_params(const LayerRecord& r, CheckedLayerRecord& out, bool is_avg_pool) {
+// An LSTM / GRU entry's own factors (§15), checked like their activation
+// and weight counterparts.
+void check_rnn_params(const LayerRecord& r, int32_t low, int32_t high) {
+  const std::string& k = r.key;
+  if (!r.scale_h || !r.offset_h)
+    throw_runtime_error("cannot find scale_h of layer " + k +
+                        " in record_file, please check data calibration process!");
+  if (r.scale_r.empty() || r.offset_r.empty())
+    throw_runtime_error("cannot find scale_r of layer " + k + " in record_file");
+  if (*r.offset_h < low || *r.offset_h > high)
+    throw_value_error("offset_h's value should be in [" + std::to_string(low) + ", " +
+                      std::to_string(high) + "] in layer " + k + ".");
+  for (int32_t o : r.offset_r)
+    if (o != 0) throw_value_error("offset_r's value should be 0 in layer " + k + ".");
+  if (!positive_finite(*r.scale_h))
+    throw_value_error("scale_h's value shoule be in positivate range of float32 in layer " + k +
+                      ".");
+  for (float s : r.scale_r)
+    if (!positive_finite(s))
+      throw_value_error("scale_r's value shoule be in positivate range of float32 in layer " +
+                        k);
+}
+
+void check_quant_params(const LayerRecord& r, CheckedLayerRecord& out, bool is_avg_pool,
+                        bool is_rnn) {
   const std::string& k = r.key;
   if (!r.scale_d || !r.offset_d)
     throw_runtime_error("cannot find scale_d of layer " + k +
@@ -92,6 +116,7 @@ void check_quant_params(const LayerRecord& r, CheckedLayerRecord& out, bool is_a
     if (!positive_finite(s))
       throw_value_error("scale_w's value shoule be in positivate range of float32 in layer " +
                         k);
+  if (is_rnn) check_rnn_params(r, low, high);
 }
 
 void check_balance_factors(const LayerRecord& r, const RecordGraphLayer& layer) {
@@ -125,7 +150,7 @@ std::vector<CheckedLayerRecord> check_record(const RecordContent& record,
     CheckedLayerRecord checked;
     checked.record = &r;
     checked.has_quant_params = has_quant_params(r);
-    if (checked.has_quant_params) check_quant_params(r, checked, layer.is_avg_pool);
+    if (checked.has_quant_params) check_quant_params(r, checked, layer.is_avg_pool, layer.is_rnn);
     check_balance_factors(r, layer);
     out.push_back(checked);
   }

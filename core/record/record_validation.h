@@ -20,6 +20,7 @@ struct RecordGraphLayer {
   int64_t input_channels = -1; // Conv dims[1]*group, ConvTranspose / MatMul
                                // dims[0], Gemm dims[0] (dims[1] with transB);
                                // -1 = not known, length not checked
+  bool is_rnn = false;         // LSTM / GRU: needs the hidden-state and recurrent factors too
 };
 
 // What the checks found for one entry, in record order.

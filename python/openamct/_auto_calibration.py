@@ -208,6 +208,93 @@ class _FakeQuantLayer(torch.nn.Module):
         return self.dot / math.sqrt(self.float_sq * self.quant_sq)
 
 
+# Torch gate block j of an RNN weight is ONNX block _TORCH_GATES[kind][j]
+# (the record's rows are in ONNX order: LSTM i,o,f,g; GRU z,r,n).
+_TORCH_GATES = {'LSTM': (0, 2, 3, 1), 'GRU': (1, 0, 2)}
+
+
+def _rows_in_torch_order(values, kind):
+    v = torch.tensor(values, dtype=torch.float32)
+    h = v.numel() // len(_TORCH_GATES[kind])
+    return torch.cat([v[k * h:(k + 1) * h] for k in _TORCH_GATES[kind]])
+
+
+def _with_parameters(module, params):
+    """A copy of `module` whose named parameters are `params` (cast to theirs)."""
+    out = copy.deepcopy(module)
+    with torch.no_grad():
+        for name, value in params.items():
+            target = getattr(out, name)
+            target.copy_(value.to(target.dtype).to(target.device))
+    return out
+
+
+class _FakeQuantRnn(_FakeQuantLayer):
+    """An LSTM / GRU layer as save_model's fake-quant ONNX computes it
+    (core/onnx/rnn_weights_pass.h): the integer input, W as its integers
+    times scale_w·scale_d, R as its integers times scale_r, the biases as
+    their integers times scale_w·scale_d and scale_r·scale_h; the hidden
+    state float. ``float_weights``: {param: float weight} of the layer."""
+
+    def __init__(self, wrapper, float_weights, record):  # pylint: disable=super-init-not-called
+        torch.nn.Module.__init__(self)
+        rnn = wrapper.sub_module
+        self.sub_module = rnn
+        self._factor = wrapper._factor
+        self._float_params = dict(float_weights or {})
+        self.measure = False
+        self.exact = False
+        self.dot = self.float_sq = self.quant_sq = 0.0
+        kind = type(rnn).__name__
+        self._kind = kind
+        a_bits, w_bits = int(record['act_bits']), int(record['wts_bits'])
+        scale_d = float(record['scale_d'])
+        self._act = (scale_d, int(record['offset_d']), -2 ** (a_bits - 1), 2 ** (a_bits - 1) - 1)
+        s_w = _rows_in_torch_order(record['scale_w'], kind)
+        s_r = _rows_in_torch_order(record['scale_r'], kind)
+        deq_w = s_w * torch.tensor(scale_d, dtype=torch.float32)
+        deq_r = s_r * torch.tensor(float(record['scale_h']), dtype=torch.float32)
+        lo, hi = -2 ** (w_bits - 1), 2 ** (w_bits - 1) - 1
+
+        def ints(weight, scale):
+            return torch.clamp(torch.round(weight.detach().float() / scale[:, None]), lo, hi)
+        self._params = {
+            'weight_ih_l0': ints(rnn.weight_ih_l0, s_w) * deq_w[:, None],
+            'weight_hh_l0': ints(rnn.weight_hh_l0, s_r) * s_r[:, None]}
+        if rnn.bias:
+            for name, deq in (('bias_ih_l0', deq_w), ('bias_hh_l0', deq_r)):
+                b = getattr(rnn, name).detach().float()
+                self._params[name] = torch.round(b / deq) * deq
+        # Copies holding the weights: an RNN computes from its cached flat
+        # weight list, which functional_call's parameter swap does not reach.
+        self._quant_rnn = _with_parameters(rnn, self._params)
+        self._float_rnn = _with_parameters(rnn, self._float_params)
+
+    def _quantised(self, x, hx=None):
+        scale, offset, lo, hi = self._act
+        xq = torch.clamp(torch.round(x * (1.0 / scale)) + offset, lo, hi) - offset
+        return self._quant_rnn(xq, hx)
+
+    def _float_output(self, x, hx=None):
+        return self._float_rnn(x, hx)
+
+    def forward(self, x, hx=None):  # pylint: disable=arguments-differ
+        with torch.no_grad():
+            if self.exact:
+                return self._float_output(x, hx)
+            xb = x if self._factor is None else \
+                (x.float() / self._factor.to(x.device)).to(x.dtype)
+            if not self.measure:
+                return self._quantised(xb, hx)
+            y_float = self._float_output(x, hx)
+            y_quant = self._quantised(xb, hx)
+            f, q = y_float[0].double().flatten(), y_quant[0].double().flatten()
+            self.dot += float(f @ q)
+            self.float_sq += float(f @ f)
+            self.quant_sq += float(q @ q)
+            return y_float
+
+
 def _fake_quant_model(calib, float_weights, record_path, float_biases=None):
     """Turns a calibrated model into the fake-quantised evaluation model (in
     place; the calibration model is ours). Returns {layer: _FakeQuantLayer}.
@@ -217,8 +304,11 @@ def _fake_quant_model(calib, float_weights, record_path, float_biases=None):
     layers = {}
     for name, module in list(calib.named_modules()):
         if isinstance(module, MarkedQuantizableModule):
-            layers[name] = _FakeQuantLayer(module, float_weights.get(name), records[name],
-                                           float_biases, name)
+            if module._rnn:
+                layers[name] = _FakeQuantRnn(module, float_weights.get(name), records[name])
+            else:
+                layers[name] = _FakeQuantLayer(module, float_weights.get(name), records[name],
+                                               float_biases, name)
     for name, layer in layers.items():
         _set_module(calib, name, layer)
     calib.eval()
@@ -238,6 +328,7 @@ class _Trials:
         self.input_data, self.inputs = input_data, _as_inputs(input_data)
         self.names, self.scratch = names, scratch
         self.results = {}
+        self.warned_deploy = False
 
     def run(self, rolled_back):
         key = tuple(rolled_back)
@@ -268,7 +359,15 @@ class _Trials:
                                 bias_correction=self.bias_correction, float_biases=float_biases,
                                 hessian_rounding=self.hessian_rounding)
         self.evaluator.calibration(calib)
-        save_model(paths['modified'], paths['record'], paths['prefix'])
+        rnns = [n for n, m in calib.named_modules()
+                if isinstance(m, MarkedQuantizableModule) and m._rnn]
+        if rnns and not self.warned_deploy:
+            _LOG.warning('%s: no deploy model while LSTM/GRU layers are quantised (%s): '
+                         'save_model cannot write their Ascend RNN replacement; the '
+                         'fake-quant model is written', _FUNC, ', '.join(rnns))
+            self.warned_deploy = True
+        paths['formats'] = ('fake_quant',) if rnns else ('deploy', 'fake_quant')
+        save_model(paths['modified'], paths['record'], paths['prefix'], formats=paths['formats'])
         layers = _fake_quant_model(calib, float_weights, paths['record'],
                                    float_biases if self.bias_correction else None)
         metric = self.evaluator.evaluate(calib)
@@ -433,7 +532,8 @@ def accuracy_based_auto_calibration(model, model_evaluator, config_file, record_
         if chosen is not None:
             rolled_back = chosen['rolled_back']
             _install(chosen['paths']['record'], os.fsdecode(record_path))
-            for suffix in ('deploy_model.onnx', 'fake_quant_model.onnx'):
+            for fmt in chosen['paths']['formats']:
+                suffix = fmt + '_model.onnx'
                 _install(chosen['paths']['prefix'] + '_' + suffix, save_path + '_' + suffix)
             _install(chosen['paths']['modified'], save_path + '_modified_model.onnx')
             final_metric = chosen['metric']

@@ -151,11 +151,26 @@ def _groups(module):
     return int(getattr(module, 'groups', 1))
 
 
+_RNN_TYPES = ('LSTM', 'GRU')
+
+
+def _is_rnn(module):
+    return type(module).__name__ in _RNN_TYPES
+
+
+def _input_weight(module):
+    """The weight the layer's input meets: an RNN's weight_ih_l0 (the one DMQ
+    balances), every other layer's weight (None for AvgPool2d)."""
+    if _is_rnn(module):
+        return module.weight_ih_l0
+    return getattr(module, 'weight', None)
+
+
 def _factor_view(module, factor):
     """The DMQ factor shaped for the layer's input (§4.2 step 1)."""
     s = torch.tensor(factor, dtype=torch.float32)
     name = type(module).__name__
-    if name == 'Linear':
+    if name in ('Linear',) + _RNN_TYPES:
         return s
     dims = {'Conv1d': 3, 'ConvTranspose1d': 3, 'Conv3d': 5}.get(name, 4)
     return s.reshape((1, -1) + (1,) * (dims - 2))
@@ -175,7 +190,8 @@ class DMQBalancer(torch.nn.Module):
 
     def forward(self, x, *args, **kwargs):
         with torch.no_grad():
-            self._recorder.add_batch(self._index, x.detach(), self.sub_module.weight.detach(),
+            self._recorder.add_batch(self._index, x.detach(),
+                                     _input_weight(self.sub_module).detach(),
                                      _groups(self.sub_module))
         return self.sub_module(x, *args, **kwargs)
 
@@ -191,8 +207,11 @@ class MarkedQuantizableModule(torch.nn.Module):
         self._index = index
         self._factor = None if factor is None else _factor_view(sub_module, factor)
         self._measure_output = recorder.measures_output(index)
+        self._rnn = _is_rnn(sub_module)
 
     def forward(self, x, *args, **kwargs):
+        if self._rnn:
+            return self._rnn_forward(x, *args, **kwargs)
         if args or kwargs:
             raise ValueError('hx is invalid input params of op %s' % type(self.sub_module))
         if not isinstance(x, torch.Tensor):
@@ -206,6 +225,56 @@ class MarkedQuantizableModule(torch.nn.Module):
                 self._recorder.add_output(self._index, y.detach())
             self._recorder.add_batch(self._index, x.detach())
         return y
+
+    def _rnn_forward(self, x, hx=None):
+        """An LSTM / GRU layer (spec §15), called as layer(x, hx): its
+        fake-quantised weight_ih_l0 / weight_hh_l0; calls 1..batch_num feed x
+        (after DMQ) to the layer's calibrator and the hidden states the
+        recurrence read to the hidden-state one (scale_h). Without hx the
+        layer starts from zeros, as torch's does (the reference requires hx)."""
+        rnn = self.sub_module
+        if not isinstance(x, torch.Tensor):
+            raise TypeError('%s takes a torch.Tensor input (a PackedSequence cannot be '
+                            'calibrated), got %s' % (type(rnn).__name__, type(x).__name__))
+        if x.dim() not in (2, 3):
+            raise ValueError('%s expects a 2-D (unbatched) or 3-D input, got shape %s'
+                             % (type(rnn).__name__, tuple(x.shape)))
+        with torch.no_grad():
+            if self._factor is not None:
+                x = (x.detach().cpu().float() / self._factor).to(x.dtype).to(x.device)
+            if hx is None:
+                batch = () if x.dim() == 2 else (x.shape[0 if rnn.batch_first else 1],)
+                zeros = torch.zeros((1,) + batch + (rnn.hidden_size,), dtype=x.dtype,
+                                    device=x.device)
+                hx = (zeros, zeros.clone()) if type(rnn).__name__ == 'LSTM' else zeros
+            y = rnn(x, hx)
+            self._recorder.add_hidden(self._index, _hidden_states(rnn, x, hx, y[0]).detach())
+            self._recorder.add_batch(self._index, x.detach())
+        return y
+
+
+def _hidden_states(rnn, x, hx, output):
+    """The hidden states that entered the recurrence (spec §15): h0, then
+    every output step but the last, along the sequence axis. An unbatched
+    input (2-D x) has its sequence on axis 0 and h0 (1, H). (The reference
+    concatenates along axis 1 whatever batch_first says, which is right only
+    for batch_first inputs.)"""
+    h0 = hx[0] if isinstance(hx, tuple) else hx
+    if x.dim() == 3 and rnn.batch_first:
+        return torch.cat((h0.transpose(0, 1), output[:, :-1]), 1)
+    return torch.cat((h0, output[:-1]), 0)
+
+
+def _hidden_states(rnn, x, hx, output):
+    """The hidden states that entered the recurrence (spec §15): h0, then
+    every output step but the last, along the sequence axis. An unbatched
+    input (2-D x) has its sequence on axis 0 and h0 (1, H)."""
+    h0 = hx[0] if isinstance(hx, tuple) else hx
+    if x.dim() == 2:
+        return torch.cat((h0, output[:-1]), 0)
+    if rnn.batch_first:
+        return torch.cat((h0.transpose(0, 1), output[:, :-1]), 1)
+    return torch.cat((h0, output[:-1]), 0)
 
 
 # ---- the three calls -----------------------------------------------------------------------
@@ -245,7 +314,7 @@ def quantize_preprocess(config_file, record_file, model, input_data):
 
 
 def _op_data_type(module):
-    weight = getattr(module, 'weight', None)
+    weight = _input_weight(module)
     return 'float16' if weight is not None and weight.dtype == torch.float16 else 'float'
 
 
@@ -283,7 +352,12 @@ def quantize_model(config_file, modfied_onnx_file=_MISSING, record_file=_MISSING
     the same grid (same ``scale_w``, same record) by GPTQ's update, with the
     second moment of the layer's input measured on ``input_data`` in one
     forward (``_hessian_rounding.py``), before bias correction when both are
-    on; the calibration model and the modified ONNX carry the new integers."""
+    on; the calibration model and the modified ONNX carry the new integers.
+
+    LSTM/GRU layers (spec §15) are called as ``layer(x, hx)`` (``hx`` may be
+    left out: zeros, as torch starts); their weights are ARQ-quantised per
+    row (``scale_w``/``scale_r`` in ONNX gate order) and the hidden states
+    their recurrence reads get ``scale_h``/``offset_h``."""
     func = 'quantize_model'
     if 'modified_onnx_file' in kwargs:
         if modfied_onnx_file is not _MISSING:
@@ -347,6 +421,17 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
     types = []
     for layer in layers:
         mod = work.get_submodule(layer['name'])
+        if _is_rnn(mod):
+            if float_weights is not None:
+                float_weights[layer['name']] = {p: getattr(mod, p).detach().clone()
+                                                for p in ('weight_ih_l0', 'weight_hh_l0')}
+            calib_ih, calib_hh = flow.rnn_weight_pass(
+                layer['name'], mod.weight_ih_l0.detach(), mod.weight_hh_l0.detach())
+            with torch.no_grad():
+                mod.weight_ih_l0.copy_(calib_ih)
+                mod.weight_hh_l0.copy_(calib_hh)
+            types.append((layer['name'], _op_data_type(mod)))
+            continue
         weight = getattr(mod, 'weight', None)
         if float_weights is not None and weight is not None:
             float_weights[layer['name']] = weight.detach().clone()
@@ -430,7 +515,12 @@ def save_model(modfied_onnx_file=_MISSING, record_file=_MISSING, save_path=_MISS
     itself only where a QuantizeLinear has one reader, which the qdq_full
     model's shared block inputs do not).
     An unknown, repeated or empty list is a ``ValueError`` naming ``formats``;
-    nothing is written unless every requested model was built."""
+    nothing is written unless every requested model was built.
+    LSTM/GRU layers (spec §15): the fake-quant and QDQ models quantise their
+    input, W and R (per row) and B (split at scale_w·scale_d and
+    scale_r·scale_h) and keep the hidden state float (an ONNX LSTM/GRU node
+    holds its whole recurrence); ``'deploy'`` is a RuntimeError naming the
+    layer (Ascend's RNN replacement is not implemented)."""
     func = 'save_model'
     if 'modified_onnx_file' in kwargs:
         if modfied_onnx_file is not _MISSING:

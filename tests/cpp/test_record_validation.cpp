@@ -22,7 +22,24 @@ namespace {
 
 std::vector<RecordGraphLayer> graph() {
   return {{"conv1", true, false, 3}, {"pool", true, true, -1}, {"relu", false, false, -1},
-          {"fc", true, false, 96}};
+          {"fc", true, false, 96}, {"rnn", true, false, 8, true}};
+}
+
+// An LSTM entry as quantize_model writes it (H = 1: four gate rows).
+LayerRecord complete_rnn() {
+  LayerRecord r;
+  r.key = "rnn";
+  r.scale_d = 0.02f;
+  r.offset_d = 3;
+  r.scale_w = {0.01f, 0.02f, 0.03f, 0.04f};
+  r.offset_w = {0, 0, 0, 0};
+  r.act_type = "INT8";
+  r.wts_type = "INT8";
+  r.scale_h = 0.008f;
+  r.offset_h = -1;
+  r.scale_r = {0.05f, 0.06f, 0.07f, 0.08f};
+  r.offset_r = {0, 0, 0, 0};
+  return r;
 }
 
 LayerRecord complete(const std::string& key) {
@@ -163,6 +180,45 @@ TEST_F(RecordCheck, ScalesMustBePositiveAndFinite) {
   r.scale_w = {0.004f, -0.0f};
   EXPECT_EQ(error_of(r).second,
             "scale_w's value shoule be in positivate range of float32 in layer conv1");
+}
+
+TEST_F(RecordCheck, RnnEntriesNeedTheirHiddenAndRecurrentFactors) {
+  RecordContent ok;
+  ok.layers.push_back(complete_rnn());
+  EXPECT_EQ(check_record(ok, graph(), "/w/m.onnx", "/w/r.txt").size(), 1u);
+  LayerRecord r = complete_rnn();
+  r.scale_h.reset();
+  EXPECT_EQ(error_of(r), std::make_pair(ErrorKind::kRuntime,
+                                        std::string("cannot find scale_h of layer rnn in "
+                                                    "record_file, please check data calibration "
+                                                    "process!")));
+  r = complete_rnn();
+  r.scale_r.clear();
+  EXPECT_EQ(error_of(r), std::make_pair(ErrorKind::kRuntime,
+                                        std::string("cannot find scale_r of layer rnn in "
+                                                    "record_file")));
+  r = complete_rnn();
+  r.offset_h = 128;
+  EXPECT_EQ(error_of(r).second, "offset_h's value should be in [-128, 127] in layer rnn.");
+  r = complete_rnn();
+  r.offset_r = {0, 0, 1, 0};
+  EXPECT_EQ(error_of(r).second, "offset_r's value should be 0 in layer rnn.");
+  r = complete_rnn();
+  r.scale_h = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(error_of(r).second,
+            "scale_h's value shoule be in positivate range of float32 in layer rnn.");
+  r = complete_rnn();
+  r.scale_r = {0.05f, 0.0f, 0.07f, 0.08f};
+  EXPECT_EQ(error_of(r).second,
+            "scale_r's value shoule be in positivate range of float32 in layer rnn");
+  // The balance factors of an RNN follow W's input axis.
+  r = complete_rnn();
+  r.tensor_balance_factor = {1.0f, 1.0f};
+  EXPECT_EQ(error_of(r).first, ErrorKind::kValue);
+  // A non-RNN layer does not need them.
+  RecordContent conv;
+  conv.layers.push_back(complete("conv1"));
+  EXPECT_NO_THROW(check_record(conv, graph(), "/w/m.onnx", "/w/r.txt"));
 }
 
 TEST_F(RecordCheck, BalanceFactorLengthAndRange) {
