@@ -51,10 +51,10 @@ sanitized_pytest() {
     PYTHONPATH="$BUILD/python" OPENAMCT_BUILD_DIR="$BUILD" OPENAMCT_CLI="$BUILD/bin/openamct" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider "$@")
 }
-names=(gtest "python: ONNX passes" "python: capture, API, bad input, algorithms, bias correction, Hessian rounding")
+names=(gtest "python: ONNX passes, RNN flow" "python: capture, API, bad input, algorithms, bias correction, Hessian rounding")
 "$BUILD/openamct_tests" "$@" >"$LOGS/0" 2>&1 &
 pids=($!)
-sanitized_pytest test_onnx_passes.py >"$LOGS/1" 2>&1 &
+sanitized_pytest test_onnx_passes.py test_rnn_flow.py -k "not onnx_runtime" >"$LOGS/1" 2>&1 &
 pids+=($!)
 sanitized_pytest test_capture_paths.py test_api.py test_interfaces.py test_bad_input.py \
   test_algorithms.py test_bias_correction.py test_hessian_rounding.py \
