@@ -147,12 +147,15 @@ def export_bytes(model, input_data, weights=None, input_names=None, output_names
     return export_marked(work, args, input_names, output_names, dynamic_axes)
 
 
-def export_marked(model, args, input_names=None, output_names=None, dynamic_axes=None):
+def export_marked(model, args, input_names=None, output_names=None, dynamic_axes=None,
+                  grad_enabled=False):
     """torch.onnx.export's bytes of `model`, whose marked modules are wrapped
     already, with the reference's settings (§12.1: opset 11, constant folding,
-    initializers never merged), the marker ops' warnings silenced."""
+    initializers never merged), the marker ops' warnings silenced. The trace
+    runs without grad unless `grad_enabled` (see exportable_stand_ins)."""
     buf = ExportSink()
-    with warnings.catch_warnings(), _initializers_never_merged(), torch.no_grad():
+    grad = contextlib.nullcontext() if grad_enabled else torch.no_grad()
+    with warnings.catch_warnings(), _initializers_never_merged(), grad:
         warnings.filterwarnings('ignore', message='.*%s.*' % _C.ONNX_MARKER_OP)
         warnings.filterwarnings('ignore', message='.*_graph_op.*', category=FutureWarning)
         torch.onnx.export(model, args, buf, opset_version=11, do_constant_folding=True,
@@ -160,6 +163,72 @@ def export_marked(model, args, input_names=None, output_names=None, dynamic_axes
                           output_names=output_names, dynamic_axes=dynamic_axes,
                           custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
     return buf.value()
+
+
+class _DivisibleAdaptiveAvgPool(torch.nn.Module):
+    """An AdaptiveAvgPool2d as the average pooling it is when each input size
+    is a multiple of the output size (kernel = stride = input / output). The
+    opset-11 exporter needs the input sizes for adaptive pooling, and the
+    untyped marker ops in front of it hide them (VGG, AlexNet)."""
+
+    def __init__(self, pool):
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x):
+        size = self.pool.output_size
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        oh, ow = size[0] or h, size[1] or w
+        if h % oh or w % ow:
+            return self.pool(x)
+        return torch.nn.functional.avg_pool2d(x, (h // oh, w // ow), (h // oh, w // ow))
+
+
+class _AvgPoolWithDivisor(torch.nn.Module):
+    """AvgPool2d(divisor_override=d) as the same pooling counting the padding,
+    times kh*kw/d: every window then sums kh*kw values over d (equal when
+    ceil_mode is off). ONNX's AveragePool has no divisor."""
+
+    def __init__(self, pool):
+        super().__init__()
+        self.pool = torch.nn.AvgPool2d(pool.kernel_size, pool.stride, pool.padding,
+                                       ceil_mode=False, count_include_pad=True)
+        k = pool.kernel_size
+        k = (k, k) if isinstance(k, int) else tuple(k)
+        self.factor = float(k[0] * k[1]) / float(pool.divisor_override)
+
+    def forward(self, x):
+        return self.pool(x) * self.factor
+
+
+@contextlib.contextmanager
+def exportable_stand_ins(model):
+    """Swaps exportable equivalents into `model` for what torch 1.13's
+    opset-11 exporter refuses (restored on exit), and yields their names:
+    divisible AdaptiveAvgPool2d, AvgPool2d with divisor_override (no
+    ceil_mode). The caller also traces with grad enabled, which keeps
+    nn.MultiheadAttention off its fused inference path
+    (aten::_native_multi_head_attention has no ONNX export)."""
+    swaps = []
+    for name, mod in list(model.named_modules()):
+        if not name:
+            continue
+        if type(mod) is torch.nn.AdaptiveAvgPool2d:
+            swaps.append((name, mod, _DivisibleAdaptiveAvgPool(mod)))
+        elif (type(mod) is torch.nn.AvgPool2d and mod.divisor_override and not mod.ceil_mode):
+            swaps.append((name, mod, _AvgPoolWithDivisor(mod)))
+
+    def put(name, module):
+        parent_name, _, leaf = name.rpartition('.')
+        setattr(model.get_submodule(parent_name) if parent_name else model, leaf, module)
+    try:
+        for name, _, stand_in in swaps:
+            put(name, stand_in)
+        yield [name for name, _, _ in swaps]
+    finally:
+        for name, original, _ in swaps:
+            put(name, original)
 
 
 def write_modified_onnx(path, model, input_data, weights=None, fused_batchnorms=(),
