@@ -327,6 +327,7 @@ def quantize_preprocess(config_file, record_file, model, input_data):
     for index, layer in enumerate(dmq_layers):
         _set_module(work, layer['name'],
                     DMQBalancer(work.get_submodule(layer['name']), recorder, index))
+    _onnx_export.unfuse_transformer_layers(work, [l['name'] for l in dmq_layers])
     _C.flow_write_empty_record(record_path)
     return work
 
@@ -483,6 +484,7 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
         _set_module(work, layer['name'],
                     MarkedQuantizableModule(work.get_submodule(layer['name']), recorder, index,
                                             factor or None))
+    _onnx_export.unfuse_transformer_layers(work, [l['name'] for l in layers])
     return work
 
 

@@ -202,12 +202,39 @@ class _AvgPoolWithDivisor(torch.nn.Module):
         return self.pool(x) * self.factor
 
 
+def _fused_transformer_layers(model):
+    """The nn.TransformerEncoderLayer modules (subclasses included): in
+    inference they read their Linear children's weights and run one fused
+    kernel instead of calling them. Their fast-path switch is the instance
+    attribute activation_relu_or_gelu (0: never fused; the slow path calls
+    self.activation as always)."""
+    return [m for m in model.modules()
+            if isinstance(m, torch.nn.TransformerEncoderLayer)
+            and getattr(m, 'activation_relu_or_gelu', 0)]
+
+
+def unfuse_transformer_layers(model, wrapped):
+    """Turns the fused path off for each TransformerEncoderLayer of `model`
+    that holds a module named in `wrapped` (a calibration or DMQ wrapper must
+    be called, and the wrapper has no weight for the fused kernel to read).
+    Returns their names."""
+    names = []
+    for name, m in model.named_modules():
+        if m in _fused_transformer_layers(model) and any(
+                w.startswith(name + '.') for w in wrapped):
+            m.activation_relu_or_gelu = 0
+            names.append(name)
+    return names
+
+
 @contextlib.contextmanager
 def exportable_stand_ins(model):
     """Swaps exportable equivalents into `model` for what torch 1.13's
     opset-11 exporter refuses (restored on exit), and yields their names:
     divisible AdaptiveAvgPool2d, AvgPool2d with divisor_override (no
-    ceil_mode). The caller also traces with grad enabled, which keeps
+    ceil_mode), TransformerEncoderLayer off its fused path (which reads the
+    weights of the marker-wrapped Linear children). The caller also traces
+    with grad enabled, which keeps
     nn.MultiheadAttention off its fused inference path
     (aten::_native_multi_head_attention has no ONNX export)."""
     swaps = []
@@ -219,16 +246,23 @@ def exportable_stand_ins(model):
         elif (type(mod) is torch.nn.AvgPool2d and mod.divisor_override and not mod.ceil_mode):
             swaps.append((name, mod, _AvgPoolWithDivisor(mod)))
 
+    fused = [(m, m.activation_relu_or_gelu) for m in _fused_transformer_layers(model)]
+    fused_names = [n for n, m in model.named_modules() if any(m is f for f, _ in fused)]
+
     def put(name, module):
         parent_name, _, leaf = name.rpartition('.')
         setattr(model.get_submodule(parent_name) if parent_name else model, leaf, module)
     try:
         for name, _, stand_in in swaps:
             put(name, stand_in)
-        yield [name for name, _, _ in swaps]
+        for m, _ in fused:
+            m.activation_relu_or_gelu = 0
+        yield [name for name, _, _ in swaps] + fused_names
     finally:
         for name, original, _ in swaps:
             put(name, original)
+        for m, value in fused:
+            m.activation_relu_or_gelu = value
 
 
 def write_modified_onnx(path, model, input_data, weights=None, fused_batchnorms=(),

@@ -125,6 +125,38 @@ def test_multi_head_attention_exports_off_its_fused_path(tmp_path, logs):
         assert torch.allclose(cal(x), model(x), atol=0.1)
 
 
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(6, 16)
+        self.encoder = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x)))
+
+
+@needs_ort
+def test_transformer_encoder_layers_are_calibrated_off_their_fused_path(tmp_path, logs):
+    # In inference the layer reads linear1.weight itself and runs one fused
+    # kernel; the markers and the calibration wrappers have no weight, and a
+    # fused kernel would never call them.
+    torch.manual_seed(0)
+    model = Encoder().eval()
+    x = torch.randn(2, 5, 6)
+    cal, onnx_path, prefix = _run(tmp_path, model, x)
+    assert _refused(logs) and 'encoder' in logs.text
+    record = open(str(tmp_path / 'r.txt')).read()
+    for layer in ('embed', 'encoder.linear1', 'encoder.linear2', 'head'):
+        entry = record[record.index('key: "%s"' % layer):]
+        assert entry.index('scale_d') < entry.index('}')   # calibrated: its input was seen
+    fake = run_ort(prefix + '_fake_quant_model.onnx', [x.numpy()], str(tmp_path / 'o'))[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert np.abs(fake - want).max() < 0.05 * np.abs(want).max()
+    assert model.encoder.activation_relu_or_gelu == 1   # the user's model keeps its fast path
+
+
 def test_a_model_the_exporter_takes_never_uses_the_stand_ins(tmp_path, logs):
     torch.manual_seed(0)
     model = DivisorPool().eval()
