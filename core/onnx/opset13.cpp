@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "onnx/onnx_graph.h"
+#include "onnx/shape_inference_guard.h"
 #include "openamct/errors.h"
 
 namespace openamct {
@@ -61,6 +62,7 @@ void attribute_to_input(onnx::GraphProto* g, onnx::NodeProto* n, const std::stri
 
 // Ranks of every tensor whose shape inference knows the rank.
 std::map<std::string, int> known_ranks(const onnx::ModelProto& m) {
+  check_shape_inference_inputs(m.graph());
   onnx::ModelProto copy = m;
   try {
     onnx::shape_inference::InferShapes(copy);

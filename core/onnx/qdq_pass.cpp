@@ -15,6 +15,7 @@
 #include "onnx/onnx_graph.h"
 #include "onnx/quant_numerics.h"
 #include "onnx/rnn_weights_pass.h"
+#include "onnx/shape_inference_guard.h"
 #include "openamct/errors.h"
 
 namespace openamct {
@@ -232,6 +233,7 @@ void use_uint8_activations(onnx::GraphProto* g) {
 
 void check_qdq_model(const onnx::ModelProto& m) {
   try {
+    check_shape_inference_inputs(m.graph());
     onnx::checker::check_model(m);
     onnx::ModelProto inferred = m;
     onnx::shape_inference::InferShapes(inferred, onnx::OpSchemaRegistry::Instance(),
