@@ -283,18 +283,6 @@ def _hidden_states(rnn, x, hx, output):
     return torch.cat((h0, output[:-1]), 0)
 
 
-def _hidden_states(rnn, x, hx, output):
-    """The hidden states that entered the recurrence (spec §15): h0, then
-    every output step but the last, along the sequence axis. An unbatched
-    input (2-D x) has its sequence on axis 0 and h0 (1, H)."""
-    h0 = hx[0] if isinstance(hx, tuple) else hx
-    if x.dim() == 2:
-        return torch.cat((h0, output[:-1]), 0)
-    if rnn.batch_first:
-        return torch.cat((h0.transpose(0, 1), output[:, :-1]), 1)
-    return torch.cat((h0, output[:-1]), 0)
-
-
 # ---- the three calls -----------------------------------------------------------------------
 
 def quantize_preprocess(config_file, record_file, model, input_data):

@@ -219,9 +219,9 @@ def unfuse_transformer_layers(model, wrapped):
     be called, and the wrapper has no weight for the fused kernel to read).
     Returns their names."""
     names = []
+    fused = {id(m) for m in _fused_transformer_layers(model)}
     for name, m in model.named_modules():
-        if m in _fused_transformer_layers(model) and any(
-                w.startswith(name + '.') for w in wrapped):
+        if id(m) in fused and any(w.startswith(name + '.') for w in wrapped):
             m.activation_relu_or_gelu = 0
             names.append(name)
     return names
