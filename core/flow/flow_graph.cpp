@@ -237,9 +237,8 @@ void write_parameter(onnx::GraphProto* g, const std::string& layer, const std::s
     onnx::TensorProto* t = g->node(i).input_size() > input
                                ? find_initializer(g, g->node(i).input(input)) : nullptr;
     const at::Tensor onnx_order =
-        algorithms::rnn_gates_to_onnx(algorithms::parse_rnn_kind(g->node(i).op_type() == "LSTM"
-                                                                     ? "LSTM" : "GRU"),
-                                      value).unsqueeze(0);
+        algorithms::rnn_gates_to_onnx(algorithms::parse_rnn_kind(g->node(i).op_type()), value)
+            .unsqueeze(0);
     if (t && same_dims(*t, onnx_order.sizes())) {
       *t = tensor_proto(t->name(), onnx_order);
       return;

@@ -138,14 +138,13 @@ void fake_quant_rnn_weights(onnx::GraphProto* g, const LayerQuantParams& p) {
   const RnnSite s = rnn_site(*g, p);
   onnx::TensorProto* w = find_initializer(g, s.w);
   onnx::TensorProto* r = find_initializer(g, s.r);
-  std::vector<float> w_deq;
-  for (float sw : p.scale_w) w_deq.push_back(dequant_scale(sw, p.scale_d));
+  const std::vector<float> deq = bias_scales(p);  // its first half: W's rows, scale_w·scale_d
+  const std::vector<float> w_deq(deq.begin(), deq.begin() + s.rows);
   *w = scaled(*w, quantize_rows(*w, p.scale_w, p.offset_w, p.wts_bits, p.layer), w_deq);
   *r = scaled(*r, quantize_rows(*r, p.scale_r, p.offset_r, p.wts_bits, p.layer), p.scale_r);
   if (s.b.empty()) return;
   onnx::TensorProto* b = find_initializer(g, s.b);
-  const std::vector<float> deq = bias_scales(p);
-  *b = scaled(*b, quantize_biases(*b, deq, p.layer), std::vector<float>(deq));
+  *b = scaled(*b, quantize_biases(*b, deq, p.layer), deq);
 }
 
 void dequantize_rnn_weights(onnx::GraphProto* g, const LayerQuantParams& p) {

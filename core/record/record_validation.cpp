@@ -6,6 +6,8 @@
 #include <cfloat>
 #include <cmath>
 #include <string>
+#include <optional>
+#include <vector>
 
 #include "openamct/errors.h"
 #include "openamct/log.h"
@@ -60,37 +62,52 @@ bool has_quant_params(const LayerRecord& r) {
          r.offset_h.value_or(0) != 0 || !r.scale_r.empty() || !r.offset_r.empty();
 }
 
-// An LSTM / GRU entry's own factors (§15), checked like their activation
-// and weight counterparts.
-void check_rnn_params(const LayerRecord& r, int32_t low, int32_t high) {
-  const std::string& k = r.key;
-  if (!r.scale_h || !r.offset_h)
-    throw_runtime_error("cannot find scale_h of layer " + k +
+// One set of factors: an activation pair (scale_d / offset_d; an RNN's
+// hidden state: scale_h / offset_h) and a weight list (scale_w / offset_w;
+// an RNN's recurrent weights: scale_r / offset_r). `act` and `wts` are the
+// field suffixes the messages name.
+struct Factors {
+  char act, wts;
+  const std::optional<float>& scale;
+  const std::optional<int32_t>& offset;
+  const std::vector<float>& scales;
+  const std::vector<int32_t>& offsets;
+};
+
+void require_factors(const Factors& f, const std::string& k) {
+  if (!f.scale || !f.offset)
+    throw_runtime_error(std::string("cannot find scale_") + f.act + " of layer " + k +
                         " in record_file, please check data calibration process!");
-  if (r.scale_r.empty() || r.offset_r.empty())
-    throw_runtime_error("cannot find scale_r of layer " + k + " in record_file");
-  if (*r.offset_h < low || *r.offset_h > high)
-    throw_value_error("offset_h's value should be in [" + std::to_string(low) + ", " +
-                      std::to_string(high) + "] in layer " + k + ".");
-  for (int32_t o : r.offset_r)
-    if (o != 0) throw_value_error("offset_r's value should be 0 in layer " + k + ".");
-  if (!positive_finite(*r.scale_h))
-    throw_value_error("scale_h's value shoule be in positivate range of float32 in layer " + k +
+  if (f.scales.empty() || f.offsets.empty())
+    throw_runtime_error(std::string("cannot find scale_") + f.wts + " of layer " + k +
+                        " in record_file");
+}
+
+// The activation offset in [low, high], weight offsets 0, every scale finite
+// and positive (the reference's messages, the weight one without a final dot).
+void check_factor_values(const Factors& f, int32_t low, int32_t high, const std::string& k) {
+  if (*f.offset < low || *f.offset > high)
+    throw_value_error(std::string("offset_") + f.act + "'s value should be in [" +
+                      std::to_string(low) + ", " + std::to_string(high) + "] in layer " + k +
                       ".");
-  for (float s : r.scale_r)
+  for (int32_t o : f.offsets)
+    if (o != 0)
+      throw_value_error(std::string("offset_") + f.wts + "'s value should be 0 in layer " + k +
+                        ".");
+  if (!positive_finite(*f.scale))
+    throw_value_error(std::string("scale_") + f.act +
+                      "'s value shoule be in positivate range of float32 in layer " + k + ".");
+  for (float s : f.scales)
     if (!positive_finite(s))
-      throw_value_error("scale_r's value shoule be in positivate range of float32 in layer " +
-                        k);
+      throw_value_error(std::string("scale_") + f.wts +
+                        "'s value shoule be in positivate range of float32 in layer " + k);
 }
 
 void check_quant_params(const LayerRecord& r, CheckedLayerRecord& out, bool is_avg_pool,
                         bool is_rnn) {
   const std::string& k = r.key;
-  if (!r.scale_d || !r.offset_d)
-    throw_runtime_error("cannot find scale_d of layer " + k +
-                        " in record_file, please check data calibration process!");
-  if (r.scale_w.empty() || r.offset_w.empty())
-    throw_runtime_error("cannot find scale_w of layer " + k + " in record_file");
+  const Factors layer{'d', 'w', r.scale_d, r.offset_d, r.scale_w, r.offset_w};
+  require_factors(layer, k);
   if (!r.shift_bit.empty())
     throw_runtime_error("shift_bit is not support, please delete shift_bit of layer " + k +
                         " in record_file");
@@ -104,19 +121,12 @@ void check_quant_params(const LayerRecord& r, CheckedLayerRecord& out, bool is_a
   }
   const int32_t low = out.act_bits == 16 ? -32768 : -128;
   const int32_t high = out.act_bits == 16 ? 32767 : 127;
-  if (*r.offset_d < low || *r.offset_d > high)
-    throw_value_error("offset_d's value should be in [" + std::to_string(low) + ", " +
-                      std::to_string(high) + "] in layer " + k + ".");
-  for (int32_t o : r.offset_w)
-    if (o != 0) throw_value_error("offset_w's value should be 0 in layer " + k + ".");
-  if (!positive_finite(*r.scale_d))
-    throw_value_error("scale_d's value shoule be in positivate range of float32 in layer " + k +
-                      ".");
-  for (float s : r.scale_w)
-    if (!positive_finite(s))
-      throw_value_error("scale_w's value shoule be in positivate range of float32 in layer " +
-                        k);
-  if (is_rnn) check_rnn_params(r, low, high);
+  check_factor_values(layer, low, high, k);
+  if (!is_rnn) return;
+  // An LSTM / GRU entry's own factors (§15), checked like their counterparts.
+  const Factors rnn{'h', 'r', r.scale_h, r.offset_h, r.scale_r, r.offset_r};
+  require_factors(rnn, k);
+  check_factor_values(rnn, low, high, k);
 }
 
 void check_balance_factors(const LayerRecord& r, const RecordGraphLayer& layer) {

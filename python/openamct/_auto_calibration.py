@@ -241,7 +241,6 @@ class _FakeQuantRnn(_FakeQuantLayer):
         rnn = wrapper.sub_module
         self.sub_module = rnn
         self._factor = wrapper._factor
-        self._float_params = dict(float_weights or {})
         self.measure = False
         self.exact = False
         self.dot = self.float_sq = self.quant_sq = 0.0
@@ -258,17 +257,17 @@ class _FakeQuantRnn(_FakeQuantLayer):
 
         def ints(weight, scale):
             return torch.clamp(torch.round(weight.detach().float() / scale[:, None]), lo, hi)
-        self._params = {
+        params = {
             'weight_ih_l0': ints(rnn.weight_ih_l0, s_w) * deq_w[:, None],
             'weight_hh_l0': ints(rnn.weight_hh_l0, s_r) * s_r[:, None]}
         if rnn.bias:
             for name, deq in (('bias_ih_l0', deq_w), ('bias_hh_l0', deq_r)):
                 b = getattr(rnn, name).detach().float()
-                self._params[name] = torch.round(b / deq) * deq
+                params[name] = torch.round(b / deq) * deq
         # Copies holding the weights: an RNN computes from its cached flat
         # weight list, which functional_call's parameter swap does not reach.
-        self._quant_rnn = _with_parameters(rnn, self._params)
-        self._float_rnn = _with_parameters(rnn, self._float_params)
+        self._quant_rnn = _with_parameters(rnn, params)
+        self._float_rnn = _with_parameters(rnn, float_weights or {})
 
     def _quantised(self, x, hx=None):
         scale, offset, lo, hi = self._act
