@@ -67,6 +67,19 @@ void check_arq_shape(const at::Tensor& w, const ArqOptions& o) {
   }
 }
 
+// One row's integers and fake-quantised values, a function of its own so
+// that the compiler sees non-aliasing pointers and vectorises the loop
+// (written inline in arq() it stayed scalar: a third of quantize_model's
+// weight pass on ResNet-18).
+void quantise_row(const float* __restrict in, int64_t n, float s, float off, float qmin,
+                  float qmax, int8_t* __restrict ints, float* __restrict fake) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float q = std::min(std::max(detail::rne(in[j] / s + off), qmin), qmax);
+    ints[j] = static_cast<int8_t>(static_cast<int32_t>(q));
+    fake[j] = (q - off) * s;
+  }
+}
+
 }  // namespace
 
 ArqResult arq(const at::Tensor& weight, const ArqOptions& o) {
@@ -101,14 +114,9 @@ ArqResult arq(const at::Tensor& weight, const ArqOptions& o) {
   float* fp = fake.data_ptr<float>();
   int8_t* ip = ints.data_ptr<int8_t>();
   for (int64_t i = 0; i < rows; ++i) {
-    const float s = r.scale[i], off = static_cast<float>(r.offset[i]);
     const int64_t base = i * cols;
-    for (int64_t j = 0; j < cols; ++j) {
-      float q = detail::rne(p[base + j] / s + off);
-      q = std::min(std::max(q, qmin), qmax);
-      ip[base + j] = static_cast<int8_t>(q);
-      fp[base + j] = (q - off) * s;
-    }
+    quantise_row(p + base, cols, r.scale[i], static_cast<float>(r.offset[i]), qmin, qmax,
+                 ip + base, fp + base);
   }
   if (o.layout == WeightLayout::kDeconv) {  // back to (Cin, Cout/groups, k...)
     fake = deconv_to_cout_first(fake, o.groups);

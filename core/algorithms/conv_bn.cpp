@@ -65,16 +65,27 @@ ConvBnFusion fuse_conv_bn(const at::Tensor& weight, const std::optional<at::Tens
               *mp = mean.data_ptr<float>(), *vp = var.data_ptr<float>(), *cb = b.data_ptr<float>();
   float* fwp = fw.data_ptr<float>();
   float* fbp = fb.data_ptr<float>();
+  // Non-finite results are spotted in the same pass (an exponent of all ones)
+  // rather than by isfinite() tensors: one pass over the weight, no temporaries.
+  uint32_t non_finite = 0;
   for (int64_t c = 0; c < cout; ++c) {
     const float r = 1.0f / std::sqrt(vp[c] + feps);
     const float k = gp[c] * r;
-    for (int64_t i = 0; i < per; ++i) fwp[c * per + i] = wp[c * per + i] * k;
+    for (int64_t i = 0; i < per; ++i) {
+      const float v = wp[c * per + i] * k;
+      fwp[c * per + i] = v;
+      non_finite |= static_cast<uint32_t>((detail::float_bits(v) & 0x7f800000u) == 0x7f800000u);
+    }
     fbp[c] = (cb[c] - mp[c]) * r * gp[c] + bp[c];
+    non_finite |= static_cast<uint32_t>(!std::isfinite(fbp[c]));
   }
   out.fused = true;
   out.weight = fw.to(weight.scalar_type());
   out.bias = fb.to(has_bias ? bias->scalar_type() : weight.scalar_type());
-  if (!at::isfinite(out.weight).all().item<bool>() || !at::isfinite(out.bias).all().item<bool>()) {
+  // float16 results can overflow in the conversion: checked on the converted tensors.
+  const bool half = out.weight.scalar_type() != at::kFloat || out.bias.scalar_type() != at::kFloat;
+  if (non_finite != 0 || (half && (!at::isfinite(out.weight).all().item<bool>() ||
+                                   !at::isfinite(out.bias).all().item<bool>()))) {
     out.fused = false;
     out.weight = weight;
     out.bias = has_bias ? *bias : at::Tensor();

@@ -8,20 +8,35 @@
 // subtracting 2^23 leaves a float with no fraction bits, so the sum is
 // rounded to an integer by the FPU's own round-half-to-even (the parity of
 // 2^23 + k is k's); |v| >= 2^23 (and Inf, NaN) is already integral. The sign
-// is put back so that -0.3 gives -0.0 as torch.round does. Branch-free.
+// is put back so that -0.3 gives -0.0 as torch.round does.
+// The choice between the two is made on the bits of |v| (as unsigned
+// integers they order like the values, NaN above Inf), not by a float
+// comparison: under GCC's default -ftrapping-math a select on a float
+// comparison is not if-converted, and every loop calling rne stayed scalar.
 // Needs the default rounding mode and no -ffast-math (nothing here changes
 // either).
 #pragma once
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 namespace openamct {
 
 inline float rne(float v) {
   constexpr float kTwo23 = 8388608.0f;
+  constexpr uint32_t kTwo23Bits = 0x4B000000u;
   const float a = std::fabs(v);
   const float r = std::copysign((a + kTwo23) - kTwo23, v);
-  return a < kTwo23 ? r : v;
+  uint32_t a_bits, r_bits, v_bits;
+  std::memcpy(&a_bits, &a, sizeof a);
+  std::memcpy(&r_bits, &r, sizeof r);
+  std::memcpy(&v_bits, &v, sizeof v);
+  const uint32_t take_r = 0u - static_cast<uint32_t>(a_bits < kTwo23Bits);
+  const uint32_t out = (r_bits & take_r) | (v_bits & ~take_r);
+  float result;
+  std::memcpy(&result, &out, sizeof result);
+  return result;
 }
 
 }  // namespace openamct

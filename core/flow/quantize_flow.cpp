@@ -251,9 +251,9 @@ std::optional<FusedConv> QuantizeModelFlow::fuse(const ConvBnPair& pair,
     return std::nullopt;
   }
   spec_.fused_batchnorms.push_back(pair.bn);
-  parameters_.push_back({pair.conv, {"weight", f.weight}});
+  set_parameter(pair.conv, "weight", f.weight);
   if (conv_bias) {
-    parameters_.push_back({pair.conv, {"bias", f.bias}});
+    set_parameter(pair.conv, "bias", f.bias);
   } else {
     const at::Tensor b = f.bias.to(at::kFloat).contiguous();
     spec_.new_conv_biases.push_back(
@@ -281,7 +281,7 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
     r.scale_w = alg::ada_kl_scale(w, l.channel_wise, layout_of(l.type_name), groups);
     r.offset_w.assign(r.scale_w.size(), 0);
     r.wts_type = int_type(l.wts_num_bits);
-    parameters_.push_back({layer, {"weight", w}});
+    set_parameter(layer, "weight", w);
     return w;
   }
   alg::ArqOptions o;
@@ -296,7 +296,7 @@ at::Tensor QuantizeModelFlow::weight_pass(const std::string& layer, const at::Te
   // K1: ConvTranspose keeps its float (balanced) weight during calibration.
   at::Tensor calibration = o.layout == alg::WeightLayout::kDeconv ? w : q.fake_quant_weight;
   if (o.layout == alg::WeightLayout::kDeconv) deconv_fake_quant_.push_back({layer, q.fake_quant_weight});
-  parameters_.push_back({layer, {"weight", calibration}});
+  set_parameter(layer, "weight", calibration);
   return calibration;
 }
 
@@ -322,27 +322,35 @@ std::pair<at::Tensor, at::Tensor> QuantizeModelFlow::rnn_weight_pass(
   r.wts_type = int_type(l.wts_num_bits);
   r.scale_r = recurrent.scale;
   r.offset_r = recurrent.offset;
-  parameters_.push_back({layer, {"weight_ih_l0", input.fake_quant_weight}});
-  parameters_.push_back({layer, {"weight_hh_l0", recurrent.fake_quant_weight}});
+  set_parameter(layer, "weight_ih_l0", input.fake_quant_weight);
+  set_parameter(layer, "weight_hh_l0", recurrent.fake_quant_weight);
   return {input.fake_quant_weight, recurrent.fake_quant_weight};
+}
+
+at::Tensor* QuantizeModelFlow::find_parameter(const std::string& layer, const std::string& param) {
+  for (auto& [name, entry] : parameters_) {
+    if (name == layer && entry.first == param) return &entry.second;
+  }
+  return nullptr;
+}
+
+void QuantizeModelFlow::set_parameter(const std::string& layer, const std::string& param,
+                                      at::Tensor value) {
+  if (at::Tensor* existing = find_parameter(layer, param)) {
+    *existing = std::move(value);
+  } else {
+    parameters_.push_back({layer, {param, std::move(value)}});
+  }
 }
 
 void QuantizeModelFlow::set_calibration_weight(const std::string& layer,
                                                const at::Tensor& weight) {
-  // The last entry: a Conv+BN-fused layer has the fused float weight first
-  // and its weight pass's after it, and write() lets the later one win.
-  for (auto it = parameters_.rbegin(); it != parameters_.rend(); ++it) {
-    auto& [name, param] = *it;
-    if (name == layer && param.first == "weight") {
-      if (!param.second.sizes().equals(weight.sizes()))
-        throw_runtime_error("layer " + layer + ": the calibration weight " +
-                            c10::str(weight.sizes()) + " does not have the weight's shape " +
-                            c10::str(param.second.sizes()));
-      param.second = weight;
-      return;
-    }
-  }
-  throw_runtime_error("layer " + layer + " has no weight pass to replace the weight of");
+  at::Tensor* existing = find_parameter(layer, "weight");
+  if (!existing) throw_runtime_error("layer " + layer + " has no weight pass to replace the weight of");
+  if (!existing->sizes().equals(weight.sizes()))
+    throw_runtime_error("layer " + layer + ": the calibration weight " + c10::str(weight.sizes()) +
+                        " does not have the weight's shape " + c10::str(existing->sizes()));
+  *existing = weight;
 }
 
 at::Tensor QuantizeModelFlow::round_with_hessian(const std::string& layer,
@@ -381,12 +389,9 @@ at::Tensor QuantizeModelFlow::round_with_hessian(const std::string& layer,
 
 bool QuantizeModelFlow::set_bias(const std::string& layer, const at::Tensor& bias) {
   const at::Tensor b = bias.detach().cpu().contiguous();
-  for (auto it = parameters_.rbegin(); it != parameters_.rend(); ++it) {
-    auto& [name, param] = *it;
-    if (name == layer && param.first == "bias") {
-      param.second = b;
-      return true;
-    }
+  if (at::Tensor* existing = find_parameter(layer, "bias")) {
+    *existing = b;
+    return true;
   }
   const at::Tensor f = b.to(at::kFloat).contiguous();
   const std::vector<float> values(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
@@ -398,7 +403,7 @@ bool QuantizeModelFlow::set_bias(const std::string& layer, const at::Tensor& bia
   }
   const onnx::GraphProto& g = model_.graph();
   if (!parameter_initializer(g, layer, "bias").empty()) {
-    parameters_.push_back({layer, {"bias", b}});
+    set_parameter(layer, "bias", b);
     return true;
   }
   const int i = onnx_passes::find_node(g, layer);

@@ -157,7 +157,13 @@ class QuantizeModelFlow {
   std::string record_path_;
   RecordContent record_;
   onnx_passes::ModifiedOnnxSpec spec_;
+  // The values the modified ONNX gets, one per (layer, parameter): a later
+  // pass replaces an earlier one (a fused conv's weight, then its calibration
+  // weight), so that write() copies each initializer once and a superseded
+  // weight-sized tensor is freed as soon as it is replaced.
   std::vector<std::pair<std::string, std::pair<std::string, at::Tensor>>> parameters_;
+  at::Tensor* find_parameter(const std::string& layer, const std::string& param);
+  void set_parameter(const std::string& layer, const std::string& param, at::Tensor value);
   bool measure_outputs_ = false;
   std::vector<std::string> output_layers_;  // write(): residual_output_layers
   std::vector<std::pair<std::string, at::Tensor>> deconv_fake_quant_;  // bias correction

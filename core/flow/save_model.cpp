@@ -52,8 +52,8 @@ void save_model(const std::string& modified_onnx_file, const std::string& record
     throw_runtime_error("record_file is empty, no layers to be quantized. Please ensure "
                         "calibration is finished by checking information!");
   }
-  onnx::ModelProto model = onnx_passes::parse_model(onnx_passes::read_whole_file(onnx_path),
-                                                    "modfied_onnx_file " + onnx_path);
+  onnx::ModelProto model = onnx_passes::parse_model_file(onnx_path,
+                                                         "modfied_onnx_file " + onnx_path);
   const std::vector<RecordGraphLayer> graph = flow::record_graph_layers(model.graph());
   const std::vector<CheckedLayerRecord> checked =
       check_record(record, graph, onnx_path, record_path);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "onnx/onnx_files.h"
+#include "text/atomic_file.h"
 
 namespace openamct {
 namespace onnx_passes {
@@ -19,20 +20,24 @@ namespace onnx_passes {
 onnx::ModelProto parse_model(std::string_view bytes, const std::string& what);
 // ValueError "The input onnx pb file is not exist." when the file cannot be read.
 std::string read_whole_file(const std::string& path);
+// parse_model of the file at `path` (mapped, not copied); the same errors.
+onnx::ModelProto parse_model_file(const std::string& path, const std::string& what);
 
-// A model ready to be written: its bytes and the side files it refers to.
+// A model ready to be written: the model (which must outlive the write) and
+// the side files it refers to.
 struct PreparedFile {
   std::string path;
-  std::string bytes;
+  const onnx::ModelProto* model = nullptr;
   std::vector<std::pair<std::string, std::string>> side_files;  // path, content
 };
 
-// Serialises `m` for `path` (moving its largest initializers to
+// Readies `m` for `path` (moving its largest initializers to
 // `<initializer>_<suffix>.external` side files when over 2 GB); writes nothing.
 PreparedFile prepare_model(onnx::ModelProto* m, const std::string& path,
                            const std::string& suffix);
-// Writes the side files, then the model, each atomically with mode 0640.
-void write_prepared(const PreparedFile& f);
+// Writes the side files, then the model, each atomically with mode 0640; the
+// model is serialised straight into its file (no model-sized buffer).
+void write_prepared(const PreparedFile& f, const WriteCall& write_call = {});
 
 // save_quant_models_from_bytes (onnx_files.h) from the parsed modified ONNX,
 // which the last model built takes over (the others copy it): save_model has

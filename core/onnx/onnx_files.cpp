@@ -3,7 +3,9 @@
 #include "onnx/onnx_files.h"
 
 #include <fcntl.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/onnx_pb.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "text/atomic_file.h"
@@ -83,6 +86,31 @@ std::string read_whole_file(const std::string& path) {
   return bytes;
 }
 
+// The file mapped read-only and parsed from the page cache: a model save_model
+// reads was mostly just written, so its pages are there, and the mapping
+// spares read(2)'s copy into a model-sized buffer of fresh pages (on
+// ResNet-18's 45 MB, 10 ms instead of 40 for read and parse). Files that
+// cannot be mapped (empty, special) are read as before.
+onnx::ModelProto parse_model_file(const std::string& path, const std::string& what) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_value_error("The input onnx pb file is not exist. ('" + path + "')");
+  struct stat st {};
+  void* mapped = MAP_FAILED;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    mapped = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+                    fd, 0);
+  }
+  ::close(fd);
+  if (mapped == MAP_FAILED) return parse_model(read_whole_file(path), what);
+  const size_t size = static_cast<size_t>(st.st_size);
+  struct Unmap {
+    void* p;
+    size_t n;
+    ~Unmap() { ::munmap(p, n); }
+  } unmap{mapped, size};
+  return parse_model(std::string_view(static_cast<const char*>(mapped), size), what);
+}
+
 namespace {
 
 std::string directory_of(const std::string& path) {
@@ -134,16 +162,50 @@ PreparedFile prepare_model(onnx::ModelProto* m, const std::string& path,
     add("offset", "0");
     add("length", std::to_string(size));
   }
-  if (!m->SerializeToString(&out.bytes)) {
-    throw_runtime_error("the ONNX model for '" + path + "' could not be serialised");
-  }
+  out.model = m;
   return out;
 }
 
+namespace {
+
+// protobuf's serialiser writing through write_stream_atomically's emit, in
+// blocks of 1 MiB: a model-sized string would be one more buffer of fresh
+// pages (35-40 ms of ResNet-18's 45 MB) before the same bytes are copied
+// into the file.
+class EmitStream : public google::protobuf::io::CopyingOutputStream {
+ public:
+  explicit EmitStream(const EmitBytes& emit) : emit_(emit) {}
+  bool Write(const void* buffer, int size) override {
+    error_ = emit_(static_cast<const char*>(buffer), static_cast<std::size_t>(size));
+    return error_ == 0;
+  }
+  int error() const { return error_; }
+
+ private:
+  const EmitBytes& emit_;
+  int error_ = 0;
+};
+
+constexpr int kSerialiseBlock = 1 << 20;
+
+}  // namespace
+
 // Side files first, so that the model never names a missing one.
-void write_prepared(const PreparedFile& f) {
-  for (const auto& [path, content] : f.side_files) write_file_atomically(path, content, 0640);
-  write_file_atomically(f.path, f.bytes, 0640);
+void write_prepared(const PreparedFile& f, const WriteCall& write_call) {
+  for (const auto& [path, content] : f.side_files) {
+    write_file_atomically(path, content, 0640, write_call);
+  }
+  const onnx::ModelProto& m = *f.model;
+  write_stream_atomically(
+      f.path,
+      [&m](const EmitBytes& emit) {
+        EmitStream sink(emit);
+        google::protobuf::io::CopyingOutputStreamAdaptor out(&sink, kSerialiseBlock);
+        const bool serialised = m.SerializeToZeroCopyStream(&out) && out.Flush();
+        if (sink.error() != 0) return sink.error();
+        return serialised ? 0 : EIO;
+      },
+      0640, write_call);
 }
 
 namespace {
@@ -269,9 +331,10 @@ std::pair<std::string, std::string> split_save_path(const std::string& save_path
 std::pair<std::string, std::string> save_quant_models(const std::string& modified_path,
                                                       const std::vector<LayerQuantParams>& layers,
                                                       const std::string& save_path) {
-  return save_quant_models_from_bytes(read_whole_file(modified_path),
-                                      "the modified ONNX file '" + modified_path + "'", layers,
-                                      save_path);
+  const auto paths = save_quant_models_from_model(
+      parse_model_file(modified_path, "the modified ONNX file '" + modified_path + "'"), layers,
+      save_path, SaveFormats{}, {});
+  return {paths[0], paths[1]};
 }
 
 std::pair<std::string, std::string> save_quant_models_from_bytes(
@@ -299,23 +362,26 @@ std::vector<std::string> save_quant_models_from_model(
   auto next = [&]() { return --uses == 0 ? std::move(modified) : onnx::ModelProto(modified); };
   if (formats.deploy) refuse_rnn_deploy(layers);
   std::vector<PreparedFile> files;
+  // Every model lives until its file is written (prepare_model keeps a pointer).
+  std::optional<SavedGraphs> saved;
+  std::optional<onnx::ModelProto> qdq_model, qdq_full_model;
   if (formats.deploy || formats.fake_quant) {
-    SavedGraphs s = build_saved_models(next(), layers);
+    saved = build_saved_models(next(), layers);
     if (formats.deploy) {
-      files.push_back(prepare_model(&s.deploy, dir + lead + "deploy_model.onnx", "deploy"));
+      files.push_back(prepare_model(&saved->deploy, dir + lead + "deploy_model.onnx", "deploy"));
     }
     if (formats.fake_quant) {
       files.push_back(
-          prepare_model(&s.fake_quant, dir + lead + "fake_quant_model.onnx", "fakequant"));
+          prepare_model(&saved->fake_quant, dir + lead + "fake_quant_model.onnx", "fakequant"));
     }
   }
   if (formats.qdq) {
-    onnx::ModelProto q = build_qdq_model(next(), layers, nullptr, qdq.uint8_activations);
-    files.push_back(prepare_model(&q, dir + lead + "qdq_model.onnx", "qdq"));
+    qdq_model = build_qdq_model(next(), layers, nullptr, qdq.uint8_activations);
+    files.push_back(prepare_model(&*qdq_model, dir + lead + "qdq_model.onnx", "qdq"));
   }
   if (formats.qdq_full) {
-    onnx::ModelProto q = build_qdq_model(next(), layers, &qdq.outputs, qdq.uint8_activations);
-    files.push_back(prepare_model(&q, dir + lead + "qdq_full_model.onnx", "qdq_full"));
+    qdq_full_model = build_qdq_model(next(), layers, &qdq.outputs, qdq.uint8_activations);
+    files.push_back(prepare_model(&*qdq_full_model, dir + lead + "qdq_full_model.onnx", "qdq_full"));
   }
   std::vector<std::string> paths;
   for (const PreparedFile& f : files) {

@@ -60,14 +60,21 @@ bool quantize_int8_loop(const float* w, int64_t n, ScaleAt scale, OffsetAt offse
                         int8_t* out) {
   const float half = static_cast<float>(int64_t{1} << (bits - 1));
   const float lo = -half, hi = half - 1.0f;
-  bool nan = false;
+  // NaN is found and replaced by 0 (no NaN cast) through its bits: a select
+  // on a float comparison would keep the loop scalar (see rne).
+  uint32_t nan = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const float q = rne(w[i] / scale(i) + offset(i));
-    nan |= q != q;
-    const float clamped = q != q ? 0.0f : std::min(std::max(q, lo), hi);  // no NaN cast
+    const float q = std::min(std::max(rne(w[i] / scale(i) + offset(i)), lo), hi);  // NaN stays NaN
+    uint32_t q_bits;
+    std::memcpy(&q_bits, &q, sizeof q);
+    const uint32_t is_nan = 0u - static_cast<uint32_t>((q_bits & 0x7fffffffu) > 0x7f800000u);
+    nan |= is_nan;
+    const uint32_t kept = q_bits & ~is_nan;
+    float clamped;
+    std::memcpy(&clamped, &kept, sizeof clamped);
     out[i] = static_cast<int8_t>(static_cast<int32_t>(clamped));
   }
-  return !nan;
+  return nan == 0;
 }
 
 }  // namespace

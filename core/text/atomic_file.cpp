@@ -115,12 +115,12 @@ class TempFile {
 
 // write(2) (or the caller's seam) until every byte is out, retrying on EINTR
 // and short writes. Returns 0 or an errno value.
-int write_all(int fd, const std::string& content, const WriteCall& write_call) {
+int write_all(int fd, const char* data, std::size_t size, const WriteCall& write_call) {
   std::size_t done = 0;
-  while (done < content.size()) {
-    const std::size_t chunk = content.size() - done;
-    const ssize_t n = write_call ? write_call(fd, content.data() + done, chunk)
-                                 : ::write(fd, content.data() + done, chunk);
+  while (done < size) {
+    const std::size_t chunk = size - done;
+    const ssize_t n = write_call ? write_call(fd, data + done, chunk)
+                                 : ::write(fd, data + done, chunk);
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -141,6 +141,13 @@ int fsync_retrying(int fd) {
 
 void write_file_atomically(const std::string& path, const std::string& content,
                            unsigned mode, const WriteCall& write_call) {
+  write_stream_atomically(
+      path, [&content](const EmitBytes& emit) { return emit(content.data(), content.size()); },
+      mode, write_call);
+}
+
+void write_stream_atomically(const std::string& path, const ContentProducer& produce,
+                             unsigned mode, const WriteCall& write_call) {
   const auto [dir, base] = split_path(path);
   if (base.empty()) {
     // "" or "dir/": like open(path, 'w'), which cannot create such a file.
@@ -166,7 +173,10 @@ void write_file_atomically(const std::string& path, const std::string& content,
                    "directory's permissions");
   }
 
-  int err = write_all(temp.fd(), content, write_call);
+  const int fd = temp.fd();
+  int err = produce([fd, &write_call](const char* data, std::size_t size) {
+    return write_all(fd, data, size, write_call);
+  });
   // The mode before the fsync, so that the sync makes it durable too.
   if (err == 0 && ::fchmod(temp.fd(), static_cast<mode_t>(mode & 07777)) != 0) {
     err = errno;

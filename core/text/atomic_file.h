@@ -24,4 +24,15 @@ using WriteCall = std::function<ssize_t(int fd, const char* data, std::size_t si
 void write_file_atomically(const std::string& path, const std::string& content,
                            unsigned mode = 0640, const WriteCall& write_call = {});
 
+// Passes `size` bytes on to the file; returns 0 or the errno of the failed write.
+using EmitBytes = std::function<int(const char* data, std::size_t size)>;
+// Produces the content piece by piece through `emit`; returns 0, an errno
+// value emit returned, or EIO when the content itself could not be produced.
+using ContentProducer = std::function<int(const EmitBytes& emit)>;
+
+// The same, for content too large to hold as one string (a model's
+// serialisation): `produce` streams it into the temporary file.
+void write_stream_atomically(const std::string& path, const ContentProducer& produce,
+                             unsigned mode = 0640, const WriteCall& write_call = {});
+
 }  // namespace openamct
