@@ -117,7 +117,8 @@ float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
   return at::mean(t).item<float>();
 }
 
-ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
+ActivationQuant ifmr_search(std::vector<float>& data, const size_t* key_digit_counts,
+                            const IfmrOptions& o) {
   const int64_t n = static_cast<int64_t>(data.size());
   std::vector<detail::GridCandidate> cands;
   float min0 = 0.0f;
@@ -125,7 +126,7 @@ ActivationQuant ifmr_search(std::vector<float>& data, const IfmrOptions& o) {
   std::vector<QuantiserKey> keys;
   bool exact_only = false;
   {
-    detail::SortedLosses sorted(data);
+    detail::SortedLosses sorted(data, key_digit_counts);
     float max0 = sorted.kth_largest(percentile_rank(o.max_percentile, n));
     min0 = sorted.kth_smallest(percentile_rank(o.min_percentile, n));
     max0 = max0 > 0.0f ? max0 : 0.0f;  // Python max(tensor(0.), v)
@@ -234,10 +235,14 @@ std::optional<ActivationQuant> IfmrCalibrator::add_batch(const at::Tensor& batch
   // The NaN/Inf check without a temporary tensor; a bad batch leaves nothing behind.
   const float* p = x.data_ptr<float>();
   if (!detail::finite_min_max(p, x.numel()).finite) detail::throw_invalid_value("activation");
-  data_.insert(data_.end(), p, p + x.numel());
+  if (key_digit_counts_.empty()) key_digit_counts_.assign(detail::kKeyDigitCounts, 0);
+  const size_t kept = data_.size(), n = static_cast<size_t>(x.numel());
+  data_.resize(kept + n);
+  detail::copy_and_count_keys(p, n, data_.data() + kept, key_digit_counts_.data());
   if (++seen_ < options_.batch_num) return std::nullopt;
-  result_ = ifmr_search(data_, options_);
+  result_ = ifmr_search(data_, key_digit_counts_.data(), options_);
   std::vector<float>().swap(data_);  // nothing is needed any more
+  std::vector<size_t>().swap(key_digit_counts_);
   return result_;
 }
 

@@ -20,10 +20,19 @@ struct GridCandidate {
   float scale;
 };
 
+// The radix sort's digit counts (4 digits of 8 bits of each element's
+// order-preserving key), tallied by the IFMR calibrator while it copies each
+// batch in, so that the sort needs no counting pass of its own.
+constexpr size_t kKeyDigitCounts = 4 * 256;
+// dst[i] = src[i] for i < n, adding the keys' digits to counts[kKeyDigitCounts].
+void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts);
+
 class SortedLosses {
  public:
   // Sorts a copy of data (radix sort, O(n)); keeps it and per-block moments.
   explicit SortedLosses(const std::vector<float>& data);
+  // The same with the digit counts of exactly `data` (copy_and_count_keys).
+  SortedLosses(const std::vector<float>& data, const size_t* counts);
 
   // k-th smallest (k >= 1) and k-th largest element.
   float kth_smallest(int64_t k) const { return at(k - 1); }

@@ -320,6 +320,40 @@ TEST(AlgorithmsIfmr, SortedLossesEqualTheDirectDoubleSum) {
   }
 }
 
+// The radix sort from digit counts tallied while batches were copied in
+// (copy_and_count_keys, batch by batch) sorts exactly as the sort that
+// counts for itself: odd and even batch sizes, data whose top digits never
+// change (skipped passes), all-equal data (every pass skipped), -0.0 and +0.0.
+TEST(AlgorithmsIfmr, SortFromTalliedCountsEqualsTheSelfCountingSort) {
+  at::manual_seed(10);
+  const at::Tensor narrow = at::rand({5001}) * 0.001 + 1.0;  // one sign and exponent
+  const at::Tensor mixed = at::randn({70001}) * 2.0 + 0.3;
+  const at::Tensor zeros_both = at::cat({at::zeros({7}), -at::zeros({6}), at::relu(at::randn({999}))});
+  const at::Tensor equal = at::full({1000}, 0.25);
+  for (const at::Tensor& t : {narrow, mixed, zeros_both, equal}) {
+    const float* p = t.data_ptr<float>();
+    const size_t n = static_cast<size_t>(t.numel());
+    std::vector<float> copied(n);
+    std::vector<size_t> counts(alg::detail::kKeyDigitCounts, 0);
+    const size_t first = n / 3 + 1;  // two batches of different parity
+    alg::detail::copy_and_count_keys(p, first, copied.data(), counts.data());
+    alg::detail::copy_and_count_keys(p + first, n - first, copied.data() + first, counts.data());
+    const std::vector<float> x(p, p + n);
+    ASSERT_EQ(copied, x);
+    const alg::detail::SortedLosses tallied(copied, counts.data()), counted(x);
+    std::vector<float> sorted = x;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t k = 1; k <= n; ++k) {
+      ASSERT_EQ(alg::detail::float_bits(tallied.kth_smallest(static_cast<int64_t>(k))),
+                alg::detail::float_bits(counted.kth_smallest(static_cast<int64_t>(k))))
+          << "k=" << k;
+      ASSERT_EQ(tallied.kth_smallest(static_cast<int64_t>(k)), sorted[k - 1]) << "k=" << k;
+    }
+    const alg::detail::GridCandidate c{-1.0f, 2.0f, 3.0f / 255.0f};
+    EXPECT_EQ(tallied.mean_squared_error(c), counted.mean_squared_error(c));
+  }
+}
+
 // The cells' edges are found from the float nearest (k + 0.5) * scale and
 // a few key steps: elements exactly on the edges (round half to even), one
 // ulp either side, -0.0 beside +0.0, and magnitudes near FLT_MAX.
