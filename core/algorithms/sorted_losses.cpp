@@ -30,6 +30,10 @@ inline uint32_t sort_key(float v) {
 // Adds the digits of src's keys to counts: two tables counted alternately,
 // then added, because activations share their top bytes and one table would
 // make each increment wait for the previous element's store to the counter.
+constexpr uint32_t kPosZeroKey = 0x80000000u;  // sort_key(+0.0f)
+constexpr uint32_t kNegZeroKey = 0x7fffffffu;  // sort_key(-0.0f)
+constexpr size_t kPosZeros = 1024, kNegZeros = 1025;  // their slots in the counts
+
 void count_digits(const float* src, size_t n, float* dst, size_t* counts) {
   size_t odd[kKeyDigitCounts] = {};
   auto tally = [](size_t* c, uint32_t k) {
@@ -37,6 +41,8 @@ void count_digits(const float* src, size_t n, float* dst, size_t* counts) {
     ++c[256 + ((k >> 8) & 0xffu)];
     ++c[512 + ((k >> 16) & 0xffu)];
     ++c[768 + (k >> 24)];
+    c[kPosZeros] += k == kPosZeroKey;
+    c[kNegZeros] += k == kNegZeroKey;
   };
   size_t i = 0;
   for (; i + 2 <= n; i += 2) {
@@ -60,23 +66,40 @@ void count_digits(const float* src, size_t n, float* dst, size_t* counts) {
 // for every key is skipped. The first pass reads the floats and makes each
 // key as it scatters it, so no pass only writes keys out. The digit counts
 // come from the caller when it tallied them while copying the data in.
-std::unique_ptr<uint32_t[]> radix_sorted_keys(const std::vector<float>& data,
-                                              const size_t* digit_counts) {
+struct SortedKeys {
+  std::unique_ptr<uint32_t[]> keys;  // the non-zero elements' keys, sorted
+  size_t nonzero = 0, pos_zeros = 0, neg_zeros = 0;
+};
+
+SortedKeys radix_sorted_keys(const std::vector<float>& data, const size_t* digit_counts) {
   const size_t n = data.size();
   std::unique_ptr<uint32_t[]> a(new uint32_t[n]), b(new uint32_t[n]);
   advise_huge_pages(a.get(), n * sizeof(uint32_t));
   advise_huge_pages(b.get(), n * sizeof(uint32_t));
-  size_t count[4][256];
+  size_t counts[kKeyDigitCounts];
   if (digit_counts) {
-    std::memcpy(count, digit_counts, sizeof count);
+    std::memcpy(counts, digit_counts, sizeof counts);
   } else {
-    std::memset(count, 0, sizeof count);
-    count_digits(data.data(), n, nullptr, &count[0][0]);
+    std::memset(counts, 0, sizeof counts);
+    count_digits(data.data(), n, nullptr, counts);
   }
-  bool keys_made = false;  // the keys are in b once a pass has run
+  SortedKeys out;
+  out.pos_zeros = counts[kPosZeros];
+  out.neg_zeros = counts[kNegZeros];
+  const size_t m = n - out.pos_zeros - out.neg_zeros;  // the keys that are sorted
+  out.nonzero = m;
+  size_t(*count)[256] = reinterpret_cast<size_t(*)[256]>(counts);
+  for (int pass = 0; pass < 4; ++pass) {
+    count[pass][(kPosZeroKey >> (8 * pass)) & 0xffu] -= out.pos_zeros;
+    count[pass][(kNegZeroKey >> (8 * pass)) & 0xffu] -= out.neg_zeros;
+  }
+  // The first pass drops the zeros without a branch (they are as random as
+  // the data): each is written to b[m], past the m keys, and overwritten.
+  const size_t trash = m;
+  bool keys_made = false;  // the non-zero keys are in b[0, m) once a pass has run
   for (int pass = 0; pass < 4; ++pass) {
     size_t* c = count[pass];
-    if (std::find(c, c + 256, n) != c + 256) continue;  // one digit value: order unchanged
+    if (std::find(c, c + 256, m) != c + 256) continue;  // one digit value: order unchanged
     size_t start = 0;
     for (int d = 0; d < 256; ++d) {
       const size_t run = c[d];
@@ -87,20 +110,30 @@ std::unique_ptr<uint32_t[]> radix_sorted_keys(const std::vector<float>& data,
     if (!keys_made) {
       for (size_t i = 0; i < n; ++i) {
         const uint32_t k = sort_key(data[i]);
-        b[c[(k >> shift) & 0xffu]++] = k;
+        const size_t zero = static_cast<size_t>((k == kPosZeroKey) | (k == kNegZeroKey));
+        const size_t keep = zero - 1;  // all ones for a key that is kept (a mask, not a
+                                       // ?: that the compiler made a mispredicted branch)
+        size_t& next = c[(k >> shift) & 0xffu];
+        b[(next & keep) | (trash & ~keep)] = k;
+        next += keep & 1;
       }
       keys_made = true;
       continue;
     }
     const uint32_t* src = b.get();
     uint32_t* dst = a.get();
-    for (size_t i = 0; i < n; ++i) dst[c[(src[i] >> shift) & 0xffu]++] = src[i];
+    for (size_t i = 0; i < m; ++i) dst[c[(src[i] >> shift) & 0xffu]++] = src[i];
     a.swap(b);
   }
-  if (!keys_made) {  // every key is the same
-    for (size_t i = 0; i < n; ++i) b[i] = sort_key(data[i]);
+  if (!keys_made) {  // every non-zero key is the same
+    size_t j = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t k = sort_key(data[i]);
+      if (k != kPosZeroKey && k != kNegZeroKey) b[j++] = k;
+    }
   }
-  return b;
+  out.keys = std::move(b);
+  return out;
 }
 
 inline float quantise_index(float x, const GridCandidate& c) {
@@ -117,8 +150,14 @@ void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts)
 SortedLosses::SortedLosses(const std::vector<float>& data) : SortedLosses(data, nullptr) {}
 
 SortedLosses::SortedLosses(const std::vector<float>& data, const size_t* counts)
-    : keys_(radix_sorted_keys(data, counts)), size_(data.size()) {
-  const int64_t n = static_cast<int64_t>(size_);
+    : size_(data.size()) {
+  SortedKeys sorted = radix_sorted_keys(data, counts);
+  keys_ = std::move(sorted.keys);
+  nonzero_ = sorted.nonzero;
+  neg_zeros_ = sorted.neg_zeros;
+  negative_ = static_cast<size_t>(
+      std::lower_bound(keys_.get(), keys_.get() + nonzero_, kNegZeroKey) - keys_.get());
+  const int64_t n = static_cast<int64_t>(nonzero_);
   const int64_t blocks = n / kBlock;
   blocks_.resize(static_cast<size_t>(blocks));
   for (int64_t b = 0; b < blocks; ++b) {
@@ -153,9 +192,18 @@ SortedLosses::SortedLosses(const std::vector<float>& data, const size_t* counts)
   }
 }
 
+float SortedLosses::element(int64_t i) const {
+  const size_t u = static_cast<size_t>(i);
+  const size_t zeros = size_ - nonzero_;
+  if (u < negative_) return at(i);
+  if (u < negative_ + neg_zeros_) return -0.0f;
+  if (u < negative_ + zeros) return 0.0f;
+  return at(static_cast<int64_t>(u - zeros));
+}
+
 float SortedLosses::max_abs() const {
   if (size_ == 0) return 0.0f;
-  return std::max(std::fabs(at(0)), std::fabs(at(static_cast<int64_t>(size_) - 1)));
+  return std::max(std::fabs(element(0)), std::fabs(element(static_cast<int64_t>(size_) - 1)));
 }
 
 size_t SortedLosses::bytes() const {
@@ -232,7 +280,7 @@ uint32_t SortedLosses::next_cell_key(float k, const GridCandidate& c) {
 // The first index >= from whose key is >= key: gallop, then bisect, on the
 // integer keys.
 int64_t SortedLosses::first_at_least(int64_t from, uint32_t key) const {
-  const int64_t n = static_cast<int64_t>(size_);
+  const int64_t n = static_cast<int64_t>(nonzero_);
   int64_t lo = from, hi = n, step = 1;
   for (;;) {
     const int64_t probe = lo + step - 1;
@@ -255,7 +303,7 @@ int64_t SortedLosses::first_at_least(int64_t from, uint32_t key) const {
 }
 
 double SortedLosses::mean_squared_error(const GridCandidate& c) const {
-  const int64_t n = static_cast<int64_t>(size_);
+  const int64_t n = static_cast<int64_t>(nonzero_);  // zeros add 0 to the sum
   // Everything from hi up is clamped into the top cell.
   const float top = quantise_index(c.hi, c);
   double total = 0.0;
@@ -267,7 +315,7 @@ double SortedLosses::mean_squared_error(const GridCandidate& c) const {
     total += range_squared_error(pos, end, value);
     pos = end;
   }
-  return n ? total / static_cast<double>(n) : 0.0;
+  return size_ ? total / static_cast<double>(size_) : 0.0;
 }
 
 }  // namespace openamct::algorithms::detail

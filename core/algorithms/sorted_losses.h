@@ -21,9 +21,10 @@ struct GridCandidate {
 };
 
 // The radix sort's digit counts (4 digits of 8 bits of each element's
-// order-preserving key), tallied by the IFMR calibrator while it copies each
-// batch in, so that the sort needs no counting pass of its own.
-constexpr size_t kKeyDigitCounts = 4 * 256;
+// order-preserving key) and then the counts of +0.0 and of -0.0, tallied by
+// the IFMR calibrator while it copies each batch in, so that the sort needs
+// no counting pass of its own.
+constexpr size_t kKeyDigitCounts = 4 * 256 + 2;
 // dst[i] = src[i] for i < n, adding the keys' digits to counts[kKeyDigitCounts].
 void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts);
 
@@ -35,8 +36,8 @@ class SortedLosses {
   SortedLosses(const std::vector<float>& data, const size_t* counts);
 
   // k-th smallest (k >= 1) and k-th largest element.
-  float kth_smallest(int64_t k) const { return at(k - 1); }
-  float kth_largest(int64_t k) const { return at(static_cast<int64_t>(size_) - k); }
+  float kth_smallest(int64_t k) const { return element(k - 1); }
+  float kth_largest(int64_t k) const { return element(static_cast<int64_t>(size_) - k); }
   float max_abs() const;
 
   // mean((q(x) - x)^2) over all elements, in double.
@@ -54,11 +55,20 @@ class SortedLosses {
     std::memcpy(&v, &u, sizeof v);
     return v;
   }
+  // The i-th of the sorted non-zero elements.
   float at(int64_t i) const { return from_key(keys_[static_cast<size_t>(i)]); }
+  // The i-th of all sorted elements, zeros included.
+  float element(int64_t i) const;
 
-  // The sorted data as order-preserving keys of the float bits.
+  // The sorted non-zero data as order-preserving keys of the float bits.
+  // Zeros are only counted: q(0) = 0 for every candidate (0 is always inside
+  // the clamp range and on the grid), so they add nothing to a loss but its
+  // element count, and post-ReLU activations are often half zeros.
   std::unique_ptr<uint32_t[]> keys_;
-  size_t size_;
+  size_t size_;       // all elements
+  size_t nonzero_;    // the elements in keys_
+  size_t negative_;   // those of them below zero
+  size_t neg_zeros_;  // -0.0 elements (they sort before +0.0)
   // Per block of kBlock sorted elements: its first element x0, sum(x - x0), sum((x - x0)^2).
   struct Moments {
     std::vector<double> x0, s1, s2;

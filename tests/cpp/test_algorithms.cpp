@@ -354,6 +354,41 @@ TEST(AlgorithmsIfmr, SortFromTalliedCountsEqualsTheSelfCountingSort) {
   }
 }
 
+// Zeros are counted, not sorted: the order still puts -0.0 before +0.0
+// between the negatives and the positives, every loss is still the mean over
+// all elements (zeros add 0), and data of zeros only has loss 0.
+TEST(AlgorithmsIfmr, SortedLossesCountZerosInTheirPlace) {
+  at::manual_seed(11);
+  const at::Tensor t = at::cat({at::randn({500}), at::zeros({300}), -at::zeros({200}),
+                                at::relu(at::randn({4000}))});
+  const at::Tensor shuffled = t.index_select(0, at::randperm(t.numel()));
+  const std::vector<float> x(shuffled.data_ptr<float>(),
+                             shuffled.data_ptr<float>() + shuffled.numel());
+  const alg::detail::SortedLosses sorted(x);
+  std::vector<float> want = x;
+  std::sort(want.begin(), want.end(), [](float a, float b) {
+    return a < b || (a == b && std::signbit(a) && !std::signbit(b));
+  });
+  for (size_t k = 1; k <= x.size(); ++k) {
+    ASSERT_EQ(alg::detail::float_bits(sorted.kth_smallest(static_cast<int64_t>(k))),
+              alg::detail::float_bits(want[k - 1]))
+        << "k=" << k;
+  }
+  EXPECT_EQ(sorted.kth_largest(1), want.back());
+  for (const alg::detail::GridCandidate& c :
+       {alg::detail::GridCandidate{want.front(), want.back(), (want.back() - want.front()) / 255.0f},
+        alg::detail::GridCandidate{-want.back(), want.back(), want.back() / 127.0f}}) {
+    const double direct = direct_mse(x, c);
+    EXPECT_NEAR(sorted.mean_squared_error(c), direct, direct * 1e-12);
+  }
+  const std::vector<float> zeros = {0.0f, -0.0f, 0.0f};
+  const alg::detail::SortedLosses only_zeros(zeros);
+  EXPECT_EQ(only_zeros.mean_squared_error({0.0f, 1.0f, 1.0f / 255.0f}), 0.0);
+  EXPECT_TRUE(std::signbit(only_zeros.kth_smallest(1)));
+  EXPECT_FALSE(std::signbit(only_zeros.kth_largest(1)));
+  EXPECT_EQ(only_zeros.max_abs(), 0.0f);
+}
+
 // The cells' edges are found from the float nearest (k + 0.5) * scale and
 // a few key steps: elements exactly on the edges (round half to even), one
 // ulp either side, -0.0 beside +0.0, and magnitudes near FLT_MAX.
