@@ -23,39 +23,53 @@ constexpr int64_t kSuperBlock = 64;  // blocks
 inline uint32_t sort_key(float v) {
   uint32_t u;
   std::memcpy(&u, &v, sizeof u);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  // ~u for a negative value, u with the sign bit set otherwise, by one xor
+  // with a mask from the sign (a ?: here became a branch the random signs of
+  // real data mispredict half the time).
+  const uint32_t mask = static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u;
+  return u ^ mask;
 }
 
 
-// Adds the digits of src's keys to counts: two tables counted alternately,
-// then added, because activations share their top bytes and one table would
-// make each increment wait for the previous element's store to the counter.
 constexpr uint32_t kPosZeroKey = 0x80000000u;  // sort_key(+0.0f)
 constexpr uint32_t kNegZeroKey = 0x7fffffffu;  // sort_key(-0.0f)
 constexpr size_t kPosZeros = 1024, kNegZeros = 1025;  // their slots in the counts
 
+// Adds the digits of src's keys, and its zeros, to counts: two tables counted
+// alternately, then added, because activations share their top bytes and one
+// table would make each increment wait for the previous element's store to
+// the same counter; the zeros are counted in registers for the same reason.
 void count_digits(const float* src, size_t n, float* dst, size_t* counts) {
   size_t odd[kKeyDigitCounts] = {};
+  // Locals whose address is never taken (a lambda capturing them by reference
+  // made the compiler keep them in memory, as counts might alias them).
+  size_t pos_zeros = 0, neg_zeros = 0;
   auto tally = [](size_t* c, uint32_t k) {
     ++c[k & 0xffu];
     ++c[256 + ((k >> 8) & 0xffu)];
     ++c[512 + ((k >> 16) & 0xffu)];
     ++c[768 + (k >> 24)];
-    c[kPosZeros] += k == kPosZeroKey;
-    c[kNegZeros] += k == kNegZeroKey;
   };
   size_t i = 0;
   for (; i + 2 <= n; i += 2) {
     const float a = src[i], b = src[i + 1];
     if (dst) dst[i] = a, dst[i + 1] = b;
-    tally(counts, sort_key(a));
-    tally(odd, sort_key(b));
+    const uint32_t ka = sort_key(a), kb = sort_key(b);
+    tally(counts, ka);
+    tally(odd, kb);
+    pos_zeros += static_cast<size_t>(ka == kPosZeroKey) + static_cast<size_t>(kb == kPosZeroKey);
+    neg_zeros += static_cast<size_t>(ka == kNegZeroKey) + static_cast<size_t>(kb == kNegZeroKey);
   }
   if (i < n) {
     if (dst) dst[i] = src[i];
-    tally(counts, sort_key(src[i]));
+    const uint32_t k = sort_key(src[i]);
+    tally(counts, k);
+    pos_zeros += k == kPosZeroKey;
+    neg_zeros += k == kNegZeroKey;
   }
   for (size_t d = 0; d < kKeyDigitCounts; ++d) counts[d] += odd[d];
+  counts[kPosZeros] += pos_zeros;
+  counts[kNegZeros] += neg_zeros;
 }
 
 // LSD radix sort of the keys, 4 passes of 8 bits, ping-ponging between two
