@@ -24,7 +24,7 @@ namespace openamct {
 namespace {
 
 constexpr char kNotWrittenHint[] =
-    "the config file was not written; an existing file is left unchanged";
+    "the file was not written; an existing file is left unchanged";
 
 // Python's OSError text, "[Errno N] <strerror>: '<path>'", plus a hint.
 [[noreturn]] void throw_os_error(int err, const std::string& path,

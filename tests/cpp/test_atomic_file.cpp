@@ -181,7 +181,7 @@ TEST(WriteFileAtomically, FullDiskKeepsExistingFileByteIdentical) {
                             disk_full_after(after));
     });
     EXPECT_EQ(message, "[Errno 28] No space left on device: '" + (dir / "quant.json") +
-                           "' (the config file was not written; an existing file is left "
+                           "' (the file was not written; an existing file is left "
                            "unchanged)")
         << "after " << after << " bytes";
     EXPECT_EQ(read_file(dir / "quant.json"), old_content);

@@ -278,7 +278,9 @@ TEST_F(RecordWrite, AFailedWriteLeavesTheOldFileAndNoTemporaryFile) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kOS);
     const std::string m = e.what();
-    EXPECT_NE(m.find("record file was not written"), std::string::npos) << m;
+    EXPECT_NE(m.find("(the file was not written; an existing file is left unchanged)"),
+              std::string::npos)
+        << m;
     EXPECT_EQ(m.find("config"), std::string::npos) << m;
   }
   EXPECT_EQ(read_file(path), before);
