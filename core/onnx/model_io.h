@@ -39,8 +39,10 @@ PreparedFile prepare_model(onnx::ModelProto* m, const std::string& path,
 // model is serialised straight into its file (no model-sized buffer).
 void write_prepared(const PreparedFile& f, const WriteCall& write_call = {});
 
-// save_quant_models_from_bytes (onnx_files.h) from the parsed modified ONNX,
-// which the last model built takes over (the others copy it): save_model has
+// Writes the models `formats` asks for, in the order deploy, fake-quant, QDQ,
+// qdq_full, each only after all of them were built (a failure to build any
+// writes nothing). Returns their paths in that order. The last model built
+// takes the parsed modified ONNX over (the others copy it): save_model has
 // parsed it for the record checks already.
 std::vector<std::string> save_quant_models_from_model(
     onnx::ModelProto&& modified, const std::vector<LayerQuantParams>& layers,

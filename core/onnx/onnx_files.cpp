@@ -337,21 +337,6 @@ std::pair<std::string, std::string> save_quant_models(const std::string& modifie
   return {paths[0], paths[1]};
 }
 
-std::pair<std::string, std::string> save_quant_models_from_bytes(
-    const std::string& modified_bytes, const std::string& what,
-    const std::vector<LayerQuantParams>& layers, const std::string& save_path) {
-  const auto paths = save_quant_models_from_bytes(modified_bytes, what, layers, save_path, {});
-  return {paths[0], paths[1]};
-}
-
-std::vector<std::string> save_quant_models_from_bytes(
-    const std::string& modified_bytes, const std::string& what,
-    const std::vector<LayerQuantParams>& layers, const std::string& save_path,
-    const SaveFormats& formats, const QdqOptions& qdq) {
-  return save_quant_models_from_model(parse_model(modified_bytes, what), layers, save_path,
-                                      formats, qdq);
-}
-
 std::vector<std::string> save_quant_models_from_model(
     onnx::ModelProto&& modified, const std::vector<LayerQuantParams>& layers,
     const std::string& save_path, const SaveFormats& formats, const QdqOptions& qdq) {

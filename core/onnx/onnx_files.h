@@ -54,13 +54,6 @@ struct QdqOptions {
 // and the allowed values.
 bool parse_activation_dtype(const std::string& value, const std::string& argument);
 
-// Writes the models `formats` asks for, in the order deploy, fake-quant, QDQ,
-// qdq_full, each only after all of them were built and serialised (a failure
-// writes nothing). Returns their paths in that order.
-std::vector<std::string> save_quant_models_from_bytes(
-    const std::string& modified_bytes, const std::string& what,
-    const std::vector<LayerQuantParams>& layers, const std::string& save_path,
-    const SaveFormats& formats, const QdqOptions& qdq = {});
 // The QDQ model's bytes from the modified ONNX's bytes, without writing anything.
 std::string qdq_model_bytes(const std::string& modified_bytes,
                             const std::vector<LayerQuantParams>& layers);
@@ -72,10 +65,6 @@ std::pair<std::string, std::string> save_quant_models(const std::string& modifie
                                                       const std::vector<LayerQuantParams>& layers,
                                                       const std::string& save_path);
 
-// The same from the modified ONNX's bytes; `what` names them in messages.
-std::pair<std::string, std::string> save_quant_models_from_bytes(
-    const std::string& modified_bytes, const std::string& what,
-    const std::vector<LayerQuantParams>& layers, const std::string& save_path);
 // The deploy and fake-quant models' bytes from the modified ONNX's bytes,
 // without writing anything (what save_quant_models writes, less side files).
 std::pair<std::string, std::string> saved_model_bytes(const std::string& modified_bytes,
