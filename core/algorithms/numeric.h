@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/float_bits.h"
 #include "common/round_half_even.h"
 
 namespace openamct::algorithms::detail {
@@ -54,11 +55,8 @@ void advise_huge_pages(void* p, size_t bytes);
 // ValueError unless num_bits is in `allowed`; names the function.
 void check_num_bits(const char* func, int64_t num_bits, const std::vector<int64_t>& allowed);
 
-inline uint32_t float_bits(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  return u;
-}
+// A float's bits (common/).
+using ::openamct::float_bits;
 
 // Round half to even, as torch.round / nearbyint in the default mode (common/).
 using ::openamct::rne;

@@ -21,8 +21,7 @@ constexpr int64_t kSuperBlock = 64;  // blocks
 
 // Order-preserving map of a float's bits to an unsigned key (no NaN here).
 inline uint32_t sort_key(float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
+  const uint32_t u = float_bits(v);
   // ~u for a negative value, u with the sign bit set otherwise, by one xor
   // with a mask from the sign (a ?: here became a branch the random signs of
   // real data mispredict half the time).

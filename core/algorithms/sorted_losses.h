@@ -7,9 +7,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <vector>
+
+#include "common/float_bits.h"
 
 namespace openamct::algorithms::detail {
 
@@ -50,10 +51,7 @@ class SortedLosses {
   static uint32_t next_cell_key(float k, const GridCandidate& c);
   int64_t first_at_least(int64_t from, uint32_t key) const;
   static float from_key(uint32_t key) {
-    const uint32_t u = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
+    return bits_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
   }
   // The i-th of the sorted non-zero elements.
   float at(int64_t i) const { return from_key(keys_[static_cast<size_t>(i)]); }

@@ -19,7 +19,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
+
+#include "common/float_bits.h"
 
 namespace openamct {
 
@@ -28,15 +29,8 @@ inline float rne(float v) {
   constexpr uint32_t kTwo23Bits = 0x4B000000u;
   const float a = std::fabs(v);
   const float r = std::copysign((a + kTwo23) - kTwo23, v);
-  uint32_t a_bits, r_bits, v_bits;
-  std::memcpy(&a_bits, &a, sizeof a);
-  std::memcpy(&r_bits, &r, sizeof r);
-  std::memcpy(&v_bits, &v, sizeof v);
-  const uint32_t take_r = 0u - static_cast<uint32_t>(a_bits < kTwo23Bits);
-  const uint32_t out = (r_bits & take_r) | (v_bits & ~take_r);
-  float result;
-  std::memcpy(&result, &out, sizeof result);
-  return result;
+  const uint32_t take_r = 0u - static_cast<uint32_t>(float_bits(a) < kTwo23Bits);
+  return bits_float((float_bits(r) & take_r) | (float_bits(v) & ~take_r));
 }
 
 }  // namespace openamct

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/float_bits.h"
 #include "common/round_half_even.h"
 
 namespace openamct {
@@ -23,18 +24,13 @@ float dequant_scale(float scale_w, float scale_d) {
 }
 
 uint64_t dequant_word(float scale_w, float scale_d, int32_t offset_w) {
-  const float deq = dequant_scale(scale_w, scale_d);
-  uint32_t bits = 0;
-  std::memcpy(&bits, &deq, sizeof bits);
+  const uint32_t bits = float_bits(dequant_scale(scale_w, scale_d));
   const uint8_t offset_byte = static_cast<uint8_t>(offset_w);
   return static_cast<uint64_t>(bits) | (static_cast<uint64_t>(offset_byte) << 32);
 }
 
 float dequant_word_scale(uint64_t word) {
-  const uint32_t bits = static_cast<uint32_t>(word & 0xFFFFFFFFu);
-  float f = 0.0f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
+  return bits_float(static_cast<uint32_t>(word & 0xFFFFFFFFu));
 }
 
 bool quantize_weight(float w, float scale_w, int32_t offset_w, int bits, int32_t* out) {
@@ -65,13 +61,10 @@ bool quantize_int8_loop(const float* w, int64_t n, ScaleAt scale, OffsetAt offse
   uint32_t nan = 0;
   for (int64_t i = 0; i < n; ++i) {
     const float q = std::min(std::max(rne(w[i] / scale(i) + offset(i)), lo), hi);  // NaN stays NaN
-    uint32_t q_bits;
-    std::memcpy(&q_bits, &q, sizeof q);
+    const uint32_t q_bits = float_bits(q);
     const uint32_t is_nan = 0u - static_cast<uint32_t>((q_bits & 0x7fffffffu) > 0x7f800000u);
     nan |= is_nan;
-    const uint32_t kept = q_bits & ~is_nan;
-    float clamped;
-    std::memcpy(&clamped, &kept, sizeof clamped);
+    const float clamped = bits_float(q_bits & ~is_nan);
     out[i] = static_cast<int8_t>(static_cast<int32_t>(clamped));
   }
   return nan == 0;
