@@ -29,16 +29,17 @@ inline uint32_t sort_key(float v) {
   return u ^ mask;
 }
 
-
 constexpr uint32_t kPosZeroKey = 0x80000000u;  // sort_key(+0.0f)
 constexpr uint32_t kNegZeroKey = 0x7fffffffu;  // sort_key(-0.0f)
 constexpr size_t kPosZeros = 1024, kNegZeros = 1025;  // their slots in the counts
+
+}  // namespace
 
 // Adds the digits of src's keys, and its zeros, to counts: two tables counted
 // alternately, then added, because activations share their top bytes and one
 // table would make each increment wait for the previous element's store to
 // the same counter; the zeros are counted in registers for the same reason.
-void count_digits(const float* src, size_t n, float* dst, size_t* counts) {
+void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts) {
   size_t odd[kKeyDigitCounts] = {};
   // Locals whose address is never taken (a lambda capturing them by reference
   // made the compiler keep them in memory, as counts might alias them).
@@ -71,6 +72,8 @@ void count_digits(const float* src, size_t n, float* dst, size_t* counts) {
   counts[kNegZeros] += neg_zeros;
 }
 
+namespace {
+
 // LSD radix sort of the keys, 4 passes of 8 bits, ping-ponging between two
 // uninitialised n-sized buffers. With 256 runs per pass the scatter's write
 // positions stay in L1; 3 passes of 11 bits kept 2048 of them in L2 and took
@@ -81,7 +84,7 @@ void count_digits(const float* src, size_t n, float* dst, size_t* counts) {
 // come from the caller when it tallied them while copying the data in.
 struct SortedKeys {
   std::unique_ptr<uint32_t[]> keys;  // the non-zero elements' keys, sorted
-  size_t nonzero = 0, pos_zeros = 0, neg_zeros = 0;
+  size_t nonzero = 0, neg_zeros = 0;
 };
 
 SortedKeys radix_sorted_keys(const std::vector<float>& data, const size_t* digit_counts) {
@@ -94,17 +97,14 @@ SortedKeys radix_sorted_keys(const std::vector<float>& data, const size_t* digit
     std::memcpy(counts, digit_counts, sizeof counts);
   } else {
     std::memset(counts, 0, sizeof counts);
-    count_digits(data.data(), n, nullptr, counts);
+    copy_and_count_keys(data.data(), n, nullptr, counts);
   }
-  SortedKeys out;
-  out.pos_zeros = counts[kPosZeros];
-  out.neg_zeros = counts[kNegZeros];
-  const size_t m = n - out.pos_zeros - out.neg_zeros;  // the keys that are sorted
-  out.nonzero = m;
+  const size_t pos_zeros = counts[kPosZeros], neg_zeros = counts[kNegZeros];
+  const size_t m = n - pos_zeros - neg_zeros;  // the keys that are sorted
   size_t(*count)[256] = reinterpret_cast<size_t(*)[256]>(counts);
   for (int pass = 0; pass < 4; ++pass) {
-    count[pass][(kPosZeroKey >> (8 * pass)) & 0xffu] -= out.pos_zeros;
-    count[pass][(kNegZeroKey >> (8 * pass)) & 0xffu] -= out.neg_zeros;
+    count[pass][(kPosZeroKey >> (8 * pass)) & 0xffu] -= pos_zeros;
+    count[pass][(kNegZeroKey >> (8 * pass)) & 0xffu] -= neg_zeros;
   }
   // The first pass drops the zeros without a branch (they are as random as
   // the data): each is written to b[m], past the m keys, and overwritten.
@@ -145,8 +145,7 @@ SortedKeys radix_sorted_keys(const std::vector<float>& data, const size_t* digit
       if (k != kPosZeroKey && k != kNegZeroKey) b[j++] = k;
     }
   }
-  out.keys = std::move(b);
-  return out;
+  return {std::move(b), m, neg_zeros};
 }
 
 inline float quantise_index(float x, const GridCandidate& c) {
@@ -155,10 +154,6 @@ inline float quantise_index(float x, const GridCandidate& c) {
 }
 
 }  // namespace
-
-void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts) {
-  count_digits(src, n, dst, counts);
-}
 
 SortedLosses::SortedLosses(const std::vector<float>& data) : SortedLosses(data, nullptr) {}
 

@@ -26,7 +26,8 @@ struct GridCandidate {
 // the IFMR calibrator while it copies each batch in, so that the sort needs
 // no counting pass of its own.
 constexpr size_t kKeyDigitCounts = 4 * 256 + 2;
-// dst[i] = src[i] for i < n, adding the keys' digits to counts[kKeyDigitCounts].
+// dst[i] = src[i] for i < n (no copy when dst is null), adding the keys'
+// digits and zeros to counts[kKeyDigitCounts].
 void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts);
 
 class SortedLosses {

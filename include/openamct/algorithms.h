@@ -69,8 +69,8 @@ class IfmrCalibrator {
   IfmrOptions options_;
   int64_t seen_ = 0;
   std::vector<float> data_;
-  // The search's radix-sort digit counts of data_, tallied as batches are
-  // copied in (4 digits x 256 values).
+  // The search's radix-sort digit counts of data_ (4 digits x 256 values,
+  // then the +0.0 and -0.0 counts), tallied as batches are copied in.
   std::vector<size_t> key_digit_counts_;
   std::optional<ActivationQuant> result_;
 };
