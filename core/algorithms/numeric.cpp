@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 #include <sstream>
 
@@ -57,35 +58,55 @@ void throw_invalid_value(const char* what) {
   throw_runtime_error(std::string("The ") + what + " to be quantized has invalid value inf or nan!");
 }
 
+namespace {
+
+// Four floats in one SSE register (or its equivalent on another target). A
+// running `v < m ? v : m` on scalars is not vectorised by GCC under its
+// default -ftrapping-math (the float-compare select is not if-converted), so
+// the lanes are written as vectors and the select is a vector select.
+typedef float Float4 __attribute__((vector_size(16)));
+
+inline Float4 load4(const float* p) {
+  Float4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+}  // namespace
+
 FiniteRange finite_min_max(const float* p, int64_t n, ZeroSign max_zero) {
-  // Sixteen independent lanes (the compiler turns them into vector min, max
-  // and add); x * 0 is 0 for a finite x and NaN otherwise, so one sum holds
-  // the finiteness of every element.
-  constexpr int64_t kLanes = 16;
-  float mn[kLanes], mx[kLanes], nf[kLanes];
-  for (int64_t k = 0; k < kLanes; ++k) {
-    mn[k] = mx[k] = p[0];
-    nf[k] = 0.0f;
+  // Sixteen independent lanes (element i in lane i % 16, each keeping the
+  // first of equal values, as a running std::min / std::max does); x * 0 is
+  // 0 for a finite x and NaN otherwise, so one sum holds the finiteness of
+  // every element.
+  constexpr int kVectors = 4;
+  constexpr int64_t kLanes = 4 * kVectors;
+  Float4 mn[kVectors], mx[kVectors], nf[kVectors];
+  for (int k = 0; k < kVectors; ++k) {
+    mn[k] = mx[k] = Float4{p[0], p[0], p[0], p[0]};
+    nf[k] = Float4{0.0f, 0.0f, 0.0f, 0.0f};
   }
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    for (int64_t k = 0; k < kLanes; ++k) {
-      const float v = p[i + k];
+    for (int k = 0; k < kVectors; ++k) {
+      const Float4 v = load4(p + i + 4 * k);
       mn[k] = v < mn[k] ? v : mn[k];
       mx[k] = v > mx[k] ? v : mx[k];
       nf[k] += v * 0.0f;
     }
   }
-  for (; i < n; ++i) {
-    mn[0] = p[i] < mn[0] ? p[i] : mn[0];
-    mx[0] = p[i] > mx[0] ? p[i] : mx[0];
-    nf[0] += p[i] * 0.0f;
+  FiniteRange r{true, p[0], p[0]};
+  for (int k = 0; k < kVectors; ++k) {
+    for (int j = 0; j < 4; ++j) {
+      r.min = mn[k][j] < r.min ? mn[k][j] : r.min;
+      r.max = mx[k][j] > r.max ? mx[k][j] : r.max;
+      r.finite &= nf[k][j] == 0.0f;
+    }
   }
-  FiniteRange r{true, mn[0], mx[0]};
-  for (int64_t k = 0; k < kLanes; ++k) {
-    r.min = mn[k] < r.min ? mn[k] : r.min;
-    r.max = mx[k] > r.max ? mx[k] : r.max;
-    r.finite &= nf[k] == 0.0f;
+  for (; i < n; ++i) {
+    r.min = p[i] < r.min ? p[i] : r.min;
+    r.max = p[i] > r.max ? p[i] : r.max;
+    r.finite &= p[i] * 0.0f == 0.0f;
   }
   if (!r.finite) return r;
   // A zero extreme: the sign of the first (min) or last (max) zero.
