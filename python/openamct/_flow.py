@@ -106,7 +106,12 @@ def _export_in_place(model, inputs, input_names=None, output_names=None, dynamic
             return _onnx_export.export_marked(model, args, input_names, output_names,
                                               dynamic_axes)
         except Exception as exc:  # pylint: disable=broad-except
-            first = exc
+            # Without its traceback: the exporter's frames hold Python
+            # wrappers of its IR nodes and values, which outlive their graph
+            # while the exception lives; torch 1.13 then meets a stale
+            # wrapper at the address of a later export's graph ("Unable to
+            # cast from non-held to held instance", or a crash).
+            first = exc.with_traceback(None)
         # What torch 1.13's exporter refuses, retried with exportable
         # equivalents (the reference stops here); a model it exports as it is
         # never comes this way, so its files stay the reference's.
