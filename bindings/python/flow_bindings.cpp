@@ -76,14 +76,13 @@ void register_flow(py::module_& m) {
 
   py::class_<fl::QuantizeModelFlow>(m, "QuantizeModelFlow")
       .def(py::init([](const openamct::CalibrationSettings& s, py::bytes exported,
-                       const std::string& record_path, bool read_dmq_record) {
-        // Parsed straight from the bytes object's buffer: a std::string copy
-        // of the exported model would cost one more pass over its weights.
+                       const fl::ExportedParams& params, const std::string& record_path,
+                       bool read_dmq_record) {
         char* data = nullptr;
         Py_ssize_t size = 0;
         if (PyBytes_AsStringAndSize(exported.ptr(), &data, &size) != 0) throw py::error_already_set();
         return new fl::QuantizeModelFlow(s, std::string_view(data, static_cast<size_t>(size)),
-                                         record_path, read_dmq_record);
+                                         params, record_path, read_dmq_record);
       }))
       .def("fusion_candidates", [](const fl::QuantizeModelFlow& f) {
         std::vector<std::pair<std::string, std::string>> out;

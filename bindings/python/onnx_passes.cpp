@@ -1,11 +1,15 @@
 // openamct._C's ONNX entry points, for python/openamct/_onnx_export.py and the
-// flow: the exporter's bytes go to the modified-ONNX pass, and save_model's
-// parameters (one dict per record entry) go to the deploy / fake-quant passes.
+// flow: the exporter's bytes and parameter tensors go to the modified-ONNX
+// pass, and save_model's parameters (one dict per record entry) go to the
+// deploy / fake-quant passes.
 // Only conversion here; the passes live in core/onnx.
 #include "onnx_passes.h"
 
 #include <pybind11/stl.h>
+#include <torch/extension.h>
 
+#include "flow/exported_params.h"
+#include "onnx/model_io.h"
 #include "onnx/modified_pass.h"
 #include "onnx/onnx_files.h"
 #include "onnx/quant_params.h"
@@ -16,6 +20,7 @@ namespace openamct_py {
 namespace {
 
 namespace op = openamct::onnx_passes;
+namespace fl = openamct::flow;
 
 template <typename T>
 T item(const py::dict& d, const char* key, T fallback) {
@@ -40,7 +45,8 @@ op::LayerQuantParams to_params(const py::dict& d) {
 
 void register_onnx_passes(py::module_& m) {
   m.def("onnx_write_modified",
-        [](py::bytes exported, std::vector<std::string> fused_batchnorms,
+        [](py::bytes exported, const fl::ExportedParams& params,
+           std::vector<std::string> fused_batchnorms,
            std::vector<std::pair<std::string, std::vector<float>>> new_conv_biases,
            std::vector<std::pair<std::string, std::string>> op_data_types,
            const std::string& path) {
@@ -49,9 +55,19 @@ void register_onnx_passes(py::module_& m) {
           spec.new_conv_biases = std::move(new_conv_biases);
           spec.op_data_types = std::move(op_data_types);
           const std::string bytes = exported;
+          std::vector<at::Tensor> keep;
+          const auto initializers = fl::view_exported_params(params, &keep);
           py::gil_scoped_release release;
-          op::write_modified_onnx(bytes, spec, path);
+          op::write_modified_onnx(bytes, initializers, spec, path);
         });
+  // The model torch.onnx.export would have written with its parameters, from
+  // the graph it wrote without them and the parameters (tests and tools).
+  m.def("onnx_exported_model", [](py::bytes exported, const fl::ExportedParams& params) {
+    onnx::ModelProto model = op::parse_model(std::string(exported), "the exported model");
+    std::vector<at::Tensor> keep;
+    op::add_exported_initializers(&model, fl::view_exported_params(params, &keep));
+    return py::bytes(model.SerializeAsString());
+  });
   m.def("onnx_save_quant_models",
         [](const std::string& modified_path, py::list layers, const std::string& save_path) {
           std::vector<op::LayerQuantParams> params;

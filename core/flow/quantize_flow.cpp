@@ -203,10 +203,15 @@ size_t CalibrationRecorder::kept_bytes() const {
 // ---- quantize_model ---------------------------------------------------------------
 
 QuantizeModelFlow::QuantizeModelFlow(CalibrationSettings settings, std::string_view exported,
-                                     std::string record_path, bool read_dmq_record)
+                                     const ExportedParams& params, std::string record_path,
+                                     bool read_dmq_record)
     : settings_(std::move(settings)),
       model_(onnx_passes::parse_model(exported, "the exported model")),
       record_path_(resolved(record_path)) {
+  {
+    std::vector<at::Tensor> keep;
+    onnx_passes::add_exported_initializers(&model_, view_exported_params(params, &keep));
+  }
   onnx_passes::name_exported_model(&model_);
   if (!read_dmq_record || !settings_.any_dmq()) return;
   RecordContent existing;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/config_reader.h"
+#include "flow/exported_params.h"
 #include "flow/flow_graph.h"
 #include "onnx/modified_pass.h"
 #include "openamct/algorithms.h"
@@ -86,12 +87,15 @@ class CalibrationRecorder {
 // quantize_model after the export (§2.3 steps 4-9).
 class QuantizeModelFlow {
  public:
-  // `exported`: torch.onnx.export's bytes of the marker-wrapped copy with its
-  // float weights. In the DMQ flow the record must exist, hold an entry and
-  // pass §11.4; otherwise the record starts empty (written by write()).
-  // quantize_preprocess uses one with `read_dmq_record` false for the fusion.
+  // `exported`: torch.onnx.export's bytes of the marker-wrapped copy, exported
+  // without its parameters; `params`: the exporter's parameters (its float
+  // weights and folded constants), which become the initializers here. In the
+  // DMQ flow the record must exist, hold an entry and pass §11.4; otherwise
+  // the record starts empty (written by write()). quantize_preprocess uses
+  // one with `read_dmq_record` false for the fusion.
   QuantizeModelFlow(CalibrationSettings settings, std::string_view exported,
-                    std::string record_path, bool read_dmq_record = true);
+                    const ExportedParams& params, std::string record_path,
+                    bool read_dmq_record = true);
 
   const CalibrationSettings& settings() const { return settings_; }
   // Pairs of §5 that may fuse (do_fusion, not in skip_fusion_layers), graph order.

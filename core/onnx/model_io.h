@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "onnx/exported_initializer.h"
 #include "onnx/onnx_files.h"
 #include "text/atomic_file.h"
 
@@ -22,6 +23,14 @@ onnx::ModelProto parse_model(std::string_view bytes, const std::string& what);
 std::string read_whole_file(const std::string& path);
 // parse_model of the file at `path` (mapped, not copied); the same errors.
 onnx::ModelProto parse_model_file(const std::string& path, const std::string& what);
+
+// Adds torch.onnx.export's parameters to a model exported without them
+// (export_params=False), as the exporter would have written them: one
+// initializer per graph input that has a value, in graph-input order, raw
+// data. RuntimeError when a value matches no graph input or the model has
+// initializers already (exported_initializers.cpp says why).
+void add_exported_initializers(onnx::ModelProto* model,
+                               const std::vector<ExportedInitializer>& values);
 
 // A model ready to be written: the model (which must outlive the write) and
 // the side files it refers to.

@@ -304,9 +304,11 @@ bool parse_activation_dtype(const std::string& value, const std::string& argumen
                     "offset_d), 'uint8' (zero point offset_d + 128)");
 }
 
-void write_modified_onnx(const std::string& exported, const ModifiedOnnxSpec& spec,
-                         const std::string& path) {
+void write_modified_onnx(const std::string& exported,
+                         const std::vector<ExportedInitializer>& initializers,
+                         const ModifiedOnnxSpec& spec, const std::string& path) {
   onnx::ModelProto m = parse_model(exported, "the exported model");
+  add_exported_initializers(&m, initializers);
   make_modified_model(&m, spec);
   write_prepared(prepare_model(&m, path, "modified"));
 }

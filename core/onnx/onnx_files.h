@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "onnx/exported_initializer.h"
 #include "onnx/quant_params.h"
 
 namespace openamct {
@@ -19,9 +20,11 @@ namespace onnx_passes {
 struct ModifiedOnnxSpec;
 
 // Runs the modified pass on `exported` (torch.onnx.export's bytes of the
-// marker-wrapped copy) and writes the result to `path`.
-void write_modified_onnx(const std::string& exported, const ModifiedOnnxSpec& spec,
-                         const std::string& path);
+// marker-wrapped copy, exported without its parameters) with `initializers`
+// (the exporter's parameters) and writes the result to `path`.
+void write_modified_onnx(const std::string& exported,
+                         const std::vector<ExportedInitializer>& initializers,
+                         const ModifiedOnnxSpec& spec, const std::string& path);
 
 // The directory and prefix of save_model's save_path (§2.4 step 5): '' or a
 // value ending in '/' is a directory without prefix. Throws ValueError for a

@@ -94,8 +94,9 @@ def _set_module(root, name, module):
 
 
 def _export_in_place(model, inputs, input_names=None, output_names=None, dynamic_axes=None):
-    """torch.onnx.export's bytes of `model` with the §12.1 markers wrapped in
-    for the export only (the model is restored before returning)."""
+    """torch.onnx.export's output (_onnx_export.Exported) of `model` with the
+    §12.1 markers wrapped in for the export only (the model is restored
+    before returning)."""
     targets = [(n, m) for n, m in model.named_modules() if n and _onnx_export.is_marked_kind(m)]
     for name, mod in targets:
         _set_module(model, name, _onnx_export._MarkedModule(mod, name))
@@ -313,7 +314,7 @@ def quantize_preprocess(config_file, record_file, model, input_data):
                            'quant config file matches or whether a layer in graph that supports '
                            'dmq_balancer.')
     exported = _export_in_place(work, inputs)
-    flow = _C.QuantizeModelFlow(settings, exported, record_path, False)
+    flow = _C.QuantizeModelFlow(settings, exported.graph, exported.params, record_path, False)
     _fuse_conv_bn(flow, work)
     recorder = _C.DmqRecorder([l['name'] for l in dmq_layers], [l['type'] for l in dmq_layers],
                               [float(l['dmq_balancer_param']) for l in dmq_layers], record_path)
@@ -423,7 +424,7 @@ def _quantize_model(config_path, onnx_path, record_path, work, inputs, input_nam
     a dict, each enabled layer's bias before bias correction (None: no bias)."""
     settings = _read_config(os.path.realpath(config_path), work, inputs)
     exported = _export_in_place(work, inputs, input_names, output_names, dynamic_axes)
-    flow = _C.QuantizeModelFlow(settings, exported, record_path, True)
+    flow = _C.QuantizeModelFlow(settings, exported.graph, exported.params, record_path, True)
     if qdq_full:
         flow.measure_outputs()
     _fuse_conv_bn(flow, work)

@@ -86,21 +86,31 @@ def _wrap_marked_modules(model):
 
 class _NoInitializerMerge:
     """torch._C as torch.onnx.utils sees it, with the pass that merges
-    initializers of equal value (and equal storage) replaced by the identity."""
+    initializers of equal value (and equal storage) replaced by the identity,
+    which also keeps the exporter's final parameters (name -> tensor, the
+    values its initializers are written from) in `params`."""
+
+    def __init__(self):
+        self.params = None
 
     def __getattr__(self, name):
         if name == '_jit_pass_onnx_deduplicate_initializers':
-            return lambda graph, params_dict, is_train: params_dict
+            return self._keep_params
         return getattr(torch._C, name)
+
+    def _keep_params(self, graph, params_dict, is_train):  # pylint: disable=unused-argument
+        self.params = params_dict
+        return params_dict
 
 
 @contextlib.contextmanager
 def _initializers_never_merged():
     from torch.onnx import utils as onnx_utils
     saved = onnx_utils._C
-    onnx_utils._C = _NoInitializerMerge()
+    hook = _NoInitializerMerge()
+    onnx_utils._C = hook
     try:
-        yield
+        yield hook
     finally:
         onnx_utils._C = saved
 
@@ -136,9 +146,25 @@ def _install_weights(model, weights):
             param.copy_(value)
 
 
+class Exported:
+    """torch.onnx.export's output for the flow: `graph`, the bytes of the model
+    exported without its parameters (export_params=False), and `params`, the
+    [(name, tensor)] its initializers would have been written from. The C++
+    passes add the initializers from the tensors
+    (core/onnx/exported_initializers.cpp says why)."""
+
+    def __init__(self, graph, params):
+        self.graph = graph
+        self.params = params
+
+    def model_bytes(self):
+        """The bytes torch.onnx.export writes with the parameters."""
+        return _C.onnx_exported_model(self.graph, self.params)
+
+
 def export_bytes(model, input_data, weights=None, input_names=None, output_names=None,
                  dynamic_axes=None):
-    """torch.onnx.export's bytes of a marker-wrapped copy of `model` holding `weights`
+    """Exported of a marker-wrapped copy of `model` holding `weights`
     ({parameter name: tensor}, names as in model.named_parameters())."""
     work = copy.deepcopy(model)
     _install_weights(work, weights or {})
@@ -149,20 +175,20 @@ def export_bytes(model, input_data, weights=None, input_names=None, output_names
 
 def export_marked(model, args, input_names=None, output_names=None, dynamic_axes=None,
                   grad_enabled=False):
-    """torch.onnx.export's bytes of `model`, whose marked modules are wrapped
-    already, with the reference's settings (§12.1: opset 11, constant folding,
-    initializers never merged), the marker ops' warnings silenced. The trace
-    runs without grad unless `grad_enabled` (see exportable_stand_ins)."""
+    """Exported of `model`, whose marked modules are wrapped already, with the
+    reference's settings (§12.1: opset 11, constant folding, initializers
+    never merged), the marker ops' warnings silenced. The trace runs without
+    grad unless `grad_enabled` (see exportable_stand_ins)."""
     buf = ExportSink()
     grad = contextlib.nullcontext() if grad_enabled else torch.no_grad()
-    with warnings.catch_warnings(), _initializers_never_merged(), grad:
+    with warnings.catch_warnings(), _initializers_never_merged() as hook, grad:
         warnings.filterwarnings('ignore', message='.*%s.*' % _C.ONNX_MARKER_OP)
         warnings.filterwarnings('ignore', message='.*_graph_op.*', category=FutureWarning)
-        torch.onnx.export(model, args, buf, opset_version=11, do_constant_folding=True,
-                          keep_initializers_as_inputs=True, input_names=input_names,
-                          output_names=output_names, dynamic_axes=dynamic_axes,
-                          custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
-    return buf.value()
+        torch.onnx.export(model, args, buf, export_params=False, opset_version=11,
+                          do_constant_folding=True, keep_initializers_as_inputs=True,
+                          input_names=input_names, output_names=output_names,
+                          dynamic_axes=dynamic_axes, custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
+    return Exported(buf.value(), list((hook.params or {}).items()))
 
 
 class _DivisibleAdaptiveAvgPool(torch.nn.Module):
@@ -274,10 +300,10 @@ def write_modified_onnx(path, model, input_data, weights=None, fused_batchnorms=
     fused_batchnorms: BatchNorm module names fused into their conv (§5);
     new_conv_biases: {conv module name: fused bias} for convs that had no bias;
     op_data_types: {enabled layer: 'float' or 'float16'}."""
-    data = export_bytes(model, input_data, weights, input_names, output_names, dynamic_axes)
+    exported = export_bytes(model, input_data, weights, input_names, output_names, dynamic_axes)
     biases = [(name, [float(v) for v in torch.as_tensor(b).reshape(-1).tolist()])
               for name, b in (new_conv_biases or {}).items()]
-    _C.onnx_write_modified(data, list(fused_batchnorms), biases,
+    _C.onnx_write_modified(exported.graph, exported.params, list(fused_batchnorms), biases,
                            list((op_data_types or {}).items()), path)
 
 

@@ -264,7 +264,8 @@ def test_activation_pairing_from_the_graph(tmp_path):
     inputs = _flow._as_inputs(x)
     work = _flow._deep_copy(model, False)
     settings = _flow._read_config(cfg.encode(), work, inputs)
-    flow = _C.QuantizeModelFlow(settings, _flow._export_in_place(work, inputs),
+    exported = _flow._export_in_place(work, inputs)
+    flow = _C.QuantizeModelFlow(settings, exported.graph, exported.params,
                                 str(tmp_path / 'r.txt'), True)
     kinds = {l['name']: flow.following_activation(l['name']) for l in settings.layers}
     assert {n: k['kind'] for n, k in kinds.items()} == {
