@@ -64,21 +64,36 @@ void replace_quant(onnx::GraphProto* g, int i) {
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) prepend_node(g, *it);
 }
 
+// `t`'s integers as float32 raw bytes, converted straight from its raw bytes
+// (no intermediate vectors: this runs over every weight of the model).
+std::string raw_floats(const onnx::TensorProto& t) {
+  const size_t n = static_cast<size_t>(element_count(t));
+  const bool int8 = t.data_type() == onnx::TensorProto::INT8;
+  const size_t width = int8 ? sizeof(int8_t) : sizeof(int32_t);
+  if (!t.has_raw_data() || t.raw_data().size() != n * width) {
+    if (int8) (void)raw_values<int8_t>(t);  // throws its error for a damaged tensor
+    (void)raw_values<int32_t>(t);
+  }
+  std::string out(n * sizeof(float), '\0');
+  (int8 ? int8_to_float_bytes : int32_to_float_bytes)(t.raw_data().data(), n, out.data());
+  return out;
+}
+
 void integers_to_float(onnx::GraphProto* g, const std::string& name) {
   if (name.empty()) return;
   onnx::TensorProto* t = find_initializer(g, name);
   if (!t) return;
-  std::vector<float> v;
-  v.reserve(static_cast<size_t>(element_count(*t)));
-  if (t->data_type() == onnx::TensorProto::INT8) {
-    for (int8_t x : raw_values<int8_t>(*t)) v.push_back(static_cast<float>(x));
-  } else if (t->data_type() == onnx::TensorProto::INT32) {
-    for (int32_t x : raw_values<int32_t>(*t)) v.push_back(static_cast<float>(x));
-  } else {
+  if (t->data_type() != onnx::TensorProto::INT8 && t->data_type() != onnx::TensorProto::INT32) {
     return;
   }
-  const std::vector<int64_t> dims(t->dims().begin(), t->dims().end());
-  *t = float_tensor(t->name(), dims, v);
+  std::string floats = raw_floats(*t);
+  // The fields float_tensor gives a new tensor: name, type, dims, raw data.
+  onnx::TensorProto f;
+  f.set_name(t->name());
+  f.set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : t->dims()) f.add_dims(d);
+  f.set_raw_data(std::move(floats));
+  t->Swap(&f);
 }
 
 void replace_dequant(onnx::GraphProto* g, int i) {

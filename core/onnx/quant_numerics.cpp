@@ -94,5 +94,24 @@ bool quantize_bias(float b, float deq, int32_t* out) {
 
 float reciprocal(float s) { return 1.0f / s; }
 
+namespace {
+template <typename T>
+void to_float_bytes(const char* in, size_t n, char* out) {
+  for (size_t i = 0; i < n; ++i) {
+    T x;
+    std::memcpy(&x, in + i * sizeof(T), sizeof(T));
+    const float f = static_cast<float>(x);
+    std::memcpy(out + i * sizeof(float), &f, sizeof(float));
+  }
+}
+}  // namespace
+
+void int8_to_float_bytes(const char* in, size_t n, char* out) {
+  to_float_bytes<int8_t>(in, n, out);
+}
+void int32_to_float_bytes(const char* in, size_t n, char* out) {
+  to_float_bytes<int32_t>(in, n, out);
+}
+
 }  // namespace onnx_passes
 }  // namespace openamct

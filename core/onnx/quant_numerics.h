@@ -4,6 +4,7 @@
 // half to even.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace openamct {
@@ -31,6 +32,11 @@ bool quantize_weights_int8(const float* w, int64_t n, const float* scale_w,
 bool quantize_bias(float b, float deq, int32_t* out);
 // 1/s in float32 (the DMQ Constant).
 float reciprocal(float s);
+// n integers (int8 or int32, raw bytes in memory order) as float32 raw bytes,
+// as static_cast converts them: the fake-quant model's integer-valued
+// weights and biases. Vectorised (this file is built with -O3).
+void int8_to_float_bytes(const char* in, size_t n, char* out);
+void int32_to_float_bytes(const char* in, size_t n, char* out);
 
 }  // namespace onnx_passes
 }  // namespace openamct
