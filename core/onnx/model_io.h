@@ -22,6 +22,10 @@ onnx::ModelProto parse_model(std::string_view bytes, const std::string& what);
 // ValueError "The input onnx pb file is not exist." when the file cannot be read.
 std::string read_whole_file(const std::string& path);
 // parse_model of the file at `path` (mapped, not copied); the same errors.
+// Initializers in side files (ONNX external data, as prepare_model writes a
+// model over 2 GB) are read back into their raw data; RuntimeError naming the
+// initializer and the file when one is missing, short or outside the model's
+// folder.
 onnx::ModelProto parse_model_file(const std::string& path, const std::string& what);
 
 // Adds torch.onnx.export's parameters to a model exported without them

@@ -118,3 +118,56 @@ TEST(ModelIo, ReadingAMissingOrDamagedFileIsTheReadersError) {
         << e.what();
   }
 }
+
+// A model over the limit (here: a test threshold) is written with side files
+// and reads back as the whole model it was.
+TEST(ModelIo, AModelWithSideFilesReadsBackWhole) {
+  TempDir dir;
+  onnx::ModelProto m = model_of_several_blocks();
+  std::string whole;
+  ASSERT_TRUE(m.SerializeToString(&whole));
+  op::testing_hooks::set_external_data_threshold_for_testing(2u << 20);
+  try {
+    op::write_prepared(op::prepare_model(&m, dir / "m.onnx", "test"));
+  } catch (...) {
+    op::testing_hooks::set_external_data_threshold_for_testing(-1);
+    throw;
+  }
+  op::testing_hooks::set_external_data_threshold_for_testing(-1);
+  EXPECT_EQ(entries(dir.path()).count("w2_test.external"), 1u);
+  const onnx::ModelProto back = op::parse_model_file(dir / "m.onnx", "the test model");
+  std::string b;
+  ASSERT_TRUE(back.SerializeToString(&b));
+  EXPECT_EQ(b, whole);
+}
+
+TEST(ModelIo, ASideFileOutsideTheFolderOrTooShortIsARuntimeError) {
+  for (const std::string& location : {std::string("../w.external"), std::string("/etc/passwd"),
+                                      std::string("short.external")}) {
+    TempDir dir;
+    openamct::write_file_atomically(dir / "short.external", std::string(8, 'x'));
+    onnx::ModelProto m = model_of_several_blocks();
+    onnx::TensorProto* t = m.mutable_graph()->mutable_initializer(0);
+    t->clear_raw_data();
+    t->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* e = t->add_external_data();
+    e->set_key("location");
+    e->set_value(location);
+    auto* len = t->add_external_data();
+    len->set_key("length");
+    len->set_value("64");
+    op::write_prepared(op::prepare_model(&m, dir / "m.onnx", "test"));
+    try {
+      op::parse_model_file(dir / "m.onnx", "the test model");
+      ADD_FAILURE() << "no error for " << location;
+    } catch (const openamct::Error& err) {
+      EXPECT_EQ(err.kind(), openamct::ErrorKind::kRuntime);
+      const std::string msg = err.what();
+      EXPECT_NE(msg.find("initializer 'w0'"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(location == "short.external" ? "needs 64 bytes at offset 0"
+                                                       : "must name a file next to the model"),
+                std::string::npos)
+          << msg;
+    }
+  }
+}

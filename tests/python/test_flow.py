@@ -102,3 +102,66 @@ def test_calibration_model_matches_the_modified_onnx_weights(files):
     # K1: the ConvTranspose weight stays float (not on the ARQ grid).
     assert (inits['deconv.sub_module.weight'] == files['model'].deconv.weight.detach().numpy()).all()
     assert isinstance(files['model'].bn, nn.BatchNorm2d)  # the caller's model is untouched
+
+
+class _WideNet(nn.Module):
+    """A conv and a Linear whose weight (12 KB) is the largest initializer."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8 * 6 * 6, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def _flow_with_threshold(work, threshold):
+    """The whole flow on _WideNet with the 2 GB limit lowered to `threshold`
+    bytes (-1: the real limit); returns {initializer: array} of the saved models."""
+    onnx = pytest.importorskip('onnx')
+    from onnx import numpy_helper
+    from openamct import _C
+    torch.manual_seed(0)
+    model, x = _WideNet().eval(), _data(3)
+    os.makedirs(work)
+    cfg, onnx_path, rec = (os.path.join(work, f) for f in ('c.json', 'm.onnx', 'r.txt'))
+    amct.create_quant_config(cfg, model, x)
+    _C.onnx_set_external_data_threshold_for_testing(threshold)
+    try:
+        cm = amct.quantize_model(cfg, onnx_path, rec, model, x)
+        with torch.no_grad():
+            cm(x)
+        amct.save_model(onnx_path, rec, os.path.join(work, 'q'))
+    finally:
+        _C.onnx_set_external_data_threshold_for_testing(-1)
+    out = {}
+    for kind in ('deploy', 'fake_quant'):
+        m = onnx.load(os.path.join(work, 'q_%s_model.onnx' % kind))
+        out[kind] = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    return out
+
+
+def test_a_modified_onnx_over_the_limit_is_written_and_read_with_side_files(tmp_path):
+    # The modified ONNX (~13 KB) goes over a 10 KB limit: fc's weight moves to a
+    # side file, which save_model reads back; the saved models are the same.
+    split = _flow_with_threshold(str(tmp_path / 'split'), 10000)
+    assert 'fc.sub_module.weight_modified.external' in os.listdir(tmp_path / 'split')
+    whole = _flow_with_threshold(str(tmp_path / 'whole'), -1)
+    assert not [f for f in os.listdir(tmp_path / 'whole') if f.endswith('.external')]
+    for kind in ('deploy', 'fake_quant'):
+        assert split[kind].keys() == whole[kind].keys()
+        for name, value in whole[kind].items():
+            assert split[kind][name].dtype == value.dtype
+            assert split[kind][name].tobytes() == value.tobytes(), name
+
+
+def test_save_model_names_a_missing_side_file(tmp_path):
+    work = str(tmp_path / 'split')
+    _flow_with_threshold(work, 10000)
+    os.remove(os.path.join(work, 'fc.sub_module.weight_modified.external'))
+    with pytest.raises(RuntimeError, match="initializer 'fc.sub_module.weight' of .* has its "
+                       "data in .*fc.sub_module.weight_modified.external', which cannot be read"):
+        amct.save_model(os.path.join(work, 'm.onnx'), os.path.join(work, 'r.txt'),
+                        os.path.join(work, 'again'))
+    assert not os.path.exists(os.path.join(work, 'again_deploy_model.onnx'))
