@@ -120,15 +120,10 @@ def test_dmq_factor_strength_error():
         alg.dmq_factor(np.ones(3, np.float32), np.ones(3, np.float32), migration_strength=0.9)
 
 
-def test_dmq_all_zero_activation_is_d10_with_one_warning(caplog):
-    logger = logging.getLogger('openamct')
-    logger.propagate = True  # the package's own handler does not reach caplog
-    try:
-        with caplog.at_level(logging.WARNING, logger='openamct'):
-            f = alg.dmq_factor(np.zeros(4, np.float32), np.ones(4, np.float32),
-                               migration_strength=0.5)
-    finally:
-        logger.propagate = False
+def test_dmq_all_zero_activation_is_d10_with_one_warning(openamct_log):
+    with openamct_log(logging.WARNING) as caplog:
+        f = alg.dmq_factor(np.zeros(4, np.float32), np.ones(4, np.float32),
+                           migration_strength=0.5)
     assert f.dtype == np.float32 and np.array_equal(f, np.ones(4, np.float32))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and 'FLT_EPSILON' in warnings[0].getMessage()

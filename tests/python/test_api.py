@@ -194,14 +194,9 @@ def test_inspect_layers_gives_every_verdict_with_a_reason():
     assert rows['conv']['type'] == 'Conv2d'
 
 
-def test_one_warning_per_excluded_layer_and_one_summary(workdir, caplog):
-    logger = logging.getLogger('openamct')
-    logger.propagate = True
-    try:
-        with caplog.at_level(logging.INFO, logger='openamct'):
-            amct.create_quant_config('q.json', Net().eval(), x())
-    finally:
-        logger.propagate = False
+def test_one_warning_per_excluded_layer_and_one_summary(workdir, openamct_log):
+    with openamct_log(logging.INFO) as caplog:
+        amct.create_quant_config('q.json', Net().eval(), x())
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 3, warnings
     for name in ('conv_twice', 'conv_reflect', 'unused'):

@@ -136,15 +136,10 @@ def test_an_evaluator_that_accepts_rolls_back_nothing(setup):
     assert 'key: "conv2"' in open(str(tmp / 'record.txt')).read()
 
 
-def test_an_evaluator_that_never_accepts_rolls_back_everything_and_warns(setup, caplog):
+def test_an_evaluator_that_never_accepts_rolls_back_everything_and_warns(setup, openamct_log):
     model, _, tmp = setup
-    logger = logging.getLogger('openamct')
-    logger.propagate = True  # the package's own handler does not reach caplog
-    try:
-        with caplog.at_level(logging.WARNING, logger='openamct'):
-            result = _run(setup, Never(model, 0))
-    finally:
-        logger.propagate = False
+    with openamct_log(logging.WARNING) as caplog:
+        result = _run(setup, Never(model, 0))
     assert not result['accepted']
     assert sorted(result['rolled_back']) == ['conv1', 'conv2', 'fc']
     assert result['rolled_back'][0] == 'conv2'

@@ -92,16 +92,11 @@ class BiaslessLinear(nn.Module):
         return self.fc(x)
 
 
-def test_linear_without_bias_keeps_none_and_says_why(tmp_path, caplog):
+def test_linear_without_bias_keeps_none_and_says_why(tmp_path, openamct_log):
     model = seeded(BiaslessLinear)
     x = torch.randn(4, 3, 8, generator=torch.Generator().manual_seed(1)) + 1.0
-    logger = logging.getLogger('openamct')
-    logger.propagate = True  # the package's own handler does not reach caplog
-    try:
-        with caplog.at_level(logging.WARNING, logger='openamct'):
-            cm, onnx_path, _ = _flow(tmp_path, model, x, 'bc', bias_correction=True)
-    finally:
-        logger.propagate = False
+    with openamct_log(logging.WARNING) as caplog:
+        cm, onnx_path, _ = _flow(tmp_path, model, x, 'bc', bias_correction=True)
     assert cm.fc.sub_module.bias is None
     assert not any(k.endswith('bias') for k in _initializers(onnx_path))
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -44,15 +44,10 @@ def _config_or_error(path, model, input_data, capture):
 
 
 @pytest.fixture
-def fallback_log(caplog):
+def fallback_log(openamct_log):
     """Records of the 'openamct' logger, which does not propagate by default."""
-    logger = logging.getLogger('openamct')
-    logger.propagate = True
-    try:
-        with caplog.at_level(logging.INFO, logger='openamct'):
-            yield caplog
-    finally:
-        logger.propagate = False
+    with openamct_log(logging.INFO) as caplog:
+        yield caplog
 
 
 def _fallback_lines(caplog):

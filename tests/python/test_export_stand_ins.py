@@ -72,9 +72,8 @@ def _refused(caplog):
 
 
 @pytest.fixture
-def logs(caplog):
-    logging.getLogger('openamct').propagate = True
-    with caplog.at_level(logging.INFO, logger='openamct'):
+def logs(openamct_log):
+    with openamct_log(logging.INFO) as caplog:
         yield caplog
 
 

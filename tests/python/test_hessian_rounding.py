@@ -39,15 +39,10 @@ class ConvConvLinear(nn.Module):
         return self.fc(y.mean((2, 3)))
 
 
-def _flow_warnings(caplog, tmp_path, model, x):
+def _flow_warnings(openamct_log, tmp_path, model, x):
     """The Hessian-rounded flow's calibration model and its 'hessian rounding' log lines."""
-    logger = logging.getLogger('openamct')
-    logger.propagate = True  # the package's own handler does not reach caplog
-    try:
-        with caplog.at_level(logging.WARNING, logger='openamct'):
-            cm, _, _ = _flow(tmp_path, model, x, 'hr', hessian_rounding=True)
-    finally:
-        logger.propagate = False
+    with openamct_log(logging.WARNING) as caplog:
+        cm, _, _ = _flow(tmp_path, model, x, 'hr', hessian_rounding=True)
     return cm, [r.getMessage() for r in caplog.records if 'hessian rounding' in r.getMessage()]
 
 
@@ -125,10 +120,10 @@ class WithDeconv(nn.Module):
         return self.up(torch.relu(self.conv(x)))
 
 
-def test_layers_left_to_nearest_rounding_say_why(tmp_path, caplog):
+def test_layers_left_to_nearest_rounding_say_why(tmp_path, openamct_log):
     model, x = seeded(WithDeconv), _smooth(size=8)
     plain, _, _ = _flow(tmp_path, model, x, 'plain')
-    cm, lines = _flow_warnings(caplog, tmp_path, model, x)
+    cm, lines = _flow_warnings(openamct_log, tmp_path, model, x)
     assert lines == ['hessian rounding: layer up (ConvTranspose2d) keeps the nearest rounding: '
                      'only Conv1d, Conv2d and Linear layers are re-rounded'], lines
     assert torch.equal(cm.up.sub_module.weight, plain.up.sub_module.weight)
@@ -170,12 +165,12 @@ class TwoLinear(nn.Module):
         return self.fc2(self.fc1(x) * 1e-20)
 
 
-def test_a_layer_whose_hessian_overflows_keeps_nearest_rounding_and_says_why(tmp_path, caplog):
+def test_a_layer_whose_hessian_overflows_keeps_nearest_rounding_and_says_why(tmp_path, openamct_log):
     # fc1's input is ~1e20: its Σ x·xᵀ overflows float32; fc2's is ordinary.
     model = seeded(TwoLinear)
     x = torch.randn(16, 4, generator=torch.Generator().manual_seed(3)) * 1e20
     plain, _, _ = _flow(tmp_path, model, x, 'plain')
-    cm, lines = _flow_warnings(caplog, tmp_path, model, x)
+    cm, lines = _flow_warnings(openamct_log, tmp_path, model, x)
     assert lines == ['hessian rounding: layer fc1 keeps the nearest rounding: hessian rounding: '
                      "the layer input's Hessian overflows float32 (inputs too large to square)"]
     assert torch.equal(cm.fc1.sub_module.weight, plain.fc1.sub_module.weight)

@@ -350,14 +350,14 @@ class AcceptAll(amct.AutoCalibrationEvaluatorBase):
         return True, original_metric - new_metric
 
 
-def test_auto_calibration_of_an_rnn_model_writes_the_fake_quant_model_only(tmp_path, caplog):
+def test_auto_calibration_of_an_rnn_model_writes_the_fake_quant_model_only(tmp_path,
+                                                                           openamct_log):
     import logging
-    logging.getLogger('openamct').propagate = True
     model = _model('GRU')
     x = _data()
     cfg = str(tmp_path / 'c.json')
     amct.create_quant_config(cfg, model, x)
-    with caplog.at_level(logging.WARNING, logger='openamct'):
+    with openamct_log(logging.WARNING) as caplog:
         amct.accuracy_based_auto_calibration(model, AcceptAll(x), cfg, str(tmp_path / 'r.txt'),
                                              str(tmp_path / 'out' / 'tagger'), x)
     files = sorted(os.listdir(tmp_path / 'out'))
