@@ -2,9 +2,12 @@
 nn.Module objects and torch.onnx.export. A copy of the model gets its
 calibration weights, every module of the marked kinds is wrapped so that its
 input passes through a marker op carrying the module name, and torch 1.13's
-exporter runs with its initializer de-duplication turned off (D8). The bytes
-go to the C++ pass (core/onnx/modified_pass.cpp), which removes the markers,
-names the nodes and writes the file.
+exporter runs with its initializer de-duplication turned off (D8) and without
+writing the parameters (export_params=False; the parameter tensors are kept
+instead). The bytes and the tensors go to the C++ passes, which add the
+initializers as the exporter would have written them
+(core/onnx/exported_initializers.cpp), remove the markers, name the nodes
+and write the file (core/onnx/modified_pass.cpp).
 
 Fused BatchNorm modules stay in the exported copy on purpose: the exporter
 numbers its tensors as it traces, and the reference's names (e.g. the graph
@@ -115,27 +118,6 @@ def _initializers_never_merged():
         onnx_utils._C = saved
 
 
-class ExportSink(io.RawIOBase):
-    """A file object for torch.onnx.export that keeps the bytes objects it is
-    given: torch writes the whole serialised model in one call, which a
-    BytesIO would copy on write and again on getvalue (two passes over every
-    weight of the model)."""
-
-    def __init__(self):
-        super().__init__()
-        self._parts = []
-
-    def writable(self):
-        return True
-
-    def write(self, data):
-        self._parts.append(data if isinstance(data, bytes) else bytes(data))
-        return len(data)
-
-    def value(self):
-        return self._parts[0] if len(self._parts) == 1 else b''.join(self._parts)
-
-
 def _install_weights(model, weights):
     with torch.no_grad():
         for name, value in weights.items():
@@ -179,7 +161,7 @@ def export_marked(model, args, input_names=None, output_names=None, dynamic_axes
     reference's settings (§12.1: opset 11, constant folding, initializers
     never merged), the marker ops' warnings silenced. The trace runs without
     grad unless `grad_enabled` (see exportable_stand_ins)."""
-    buf = ExportSink()
+    buf = io.BytesIO()
     grad = contextlib.nullcontext() if grad_enabled else torch.no_grad()
     with warnings.catch_warnings(), _initializers_never_merged() as hook, grad:
         warnings.filterwarnings('ignore', message='.*%s.*' % _C.ONNX_MARKER_OP)
@@ -188,7 +170,7 @@ def export_marked(model, args, input_names=None, output_names=None, dynamic_axes
                           do_constant_folding=True, keep_initializers_as_inputs=True,
                           input_names=input_names, output_names=output_names,
                           dynamic_axes=dynamic_axes, custom_opsets={_C.ONNX_MARKER_DOMAIN: 1})
-    return Exported(buf.value(), list((hook.params or {}).items()))
+    return Exported(buf.getvalue(), list((hook.params or {}).items()))
 
 
 class _DivisibleAdaptiveAvgPool(torch.nn.Module):
