@@ -67,15 +67,12 @@ void replace_quant(onnx::GraphProto* g, int i) {
 // `t`'s integers as float32 raw bytes, converted straight from its raw bytes
 // (no intermediate vectors: this runs over every weight of the model).
 std::string raw_floats(const onnx::TensorProto& t) {
-  const size_t n = static_cast<size_t>(element_count(t));
   const bool int8 = t.data_type() == onnx::TensorProto::INT8;
   const size_t width = int8 ? sizeof(int8_t) : sizeof(int32_t);
-  if (!t.has_raw_data() || t.raw_data().size() != n * width) {
-    if (int8) (void)raw_values<int8_t>(t);  // throws its error for a damaged tensor
-    (void)raw_values<int32_t>(t);
-  }
+  const std::string& raw = checked_raw_data(t, width);
+  const size_t n = raw.size() / width;
   std::string out(n * sizeof(float), '\0');
-  (int8 ? int8_to_float_bytes : int32_to_float_bytes)(t.raw_data().data(), n, out.data());
+  (int8 ? int8_to_float_bytes : int32_to_float_bytes)(raw.data(), n, out.data());
   return out;
 }
 

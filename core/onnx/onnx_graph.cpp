@@ -203,22 +203,26 @@ int64_t element_count(const onnx::TensorProto& t) {
   return n;
 }
 
+const std::string& checked_raw_data(const onnx::TensorProto& t, size_t element_size) {
+  if (!t.has_raw_data()) {
+    throw_runtime_error("initializer '" + t.name() +
+                        "' has no raw_data; OpenAMCT reads the tensors torch.onnx.export writes");
+  }
+  const auto bytes = static_cast<uint64_t>(element_count(t)) * element_size;
+  if (t.raw_data().size() != bytes) {
+    throw_runtime_error("initializer '" + t.name() + "' holds " +
+                        std::to_string(t.raw_data().size()) + " bytes, expected " +
+                        std::to_string(bytes) + "; the ONNX file is damaged, export it again");
+  }
+  return t.raw_data();
+}
+
 template <typename T>
 std::vector<T> raw_values(const onnx::TensorProto& t) {
-  const auto n = static_cast<uint64_t>(element_count(t));
-  if (t.has_raw_data()) {
-    if (t.raw_data().size() != n * sizeof(T)) {
-      throw_runtime_error("initializer '" + t.name() + "' holds " +
-                          std::to_string(t.raw_data().size()) + " bytes, expected " +
-                          std::to_string(n * sizeof(T)) +
-                          "; the ONNX file is damaged, export it again");
-    }
-    std::vector<T> out(static_cast<size_t>(n));
-    if (n > 0) std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
-    return out;
-  }
-  throw_runtime_error("initializer '" + t.name() +
-                      "' has no raw_data; OpenAMCT reads the tensors torch.onnx.export writes");
+  const std::string& raw = checked_raw_data(t, sizeof(T));
+  std::vector<T> out(raw.size() / sizeof(T));
+  if (!raw.empty()) std::memcpy(out.data(), raw.data(), raw.size());
+  return out;
 }
 template std::vector<float> raw_values<float>(const onnx::TensorProto&);
 template std::vector<int8_t> raw_values<int8_t>(const onnx::TensorProto&);

@@ -70,6 +70,9 @@ onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_
                                const std::vector<int64_t>& values);
 onnx::TensorProto uint64_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                 const std::vector<uint64_t>& values);
+// t's raw_data, checked to hold element_count(t) elements of element_size
+// bytes; RuntimeError naming the initializer when it is absent or of another size.
+const std::string& checked_raw_data(const onnx::TensorProto& t, size_t element_size);
 template <typename T>
 std::vector<T> raw_values(const onnx::TensorProto& t);
 
