@@ -8,6 +8,7 @@
 // graph input that has a value, in graph-input order, with its dims, data
 // type and raw data.
 #include <unordered_map>
+#include <unordered_set>
 
 #include "onnx/model_io.h"
 #include "openamct/errors.h"
@@ -17,18 +18,23 @@ namespace onnx_passes {
 
 void add_exported_initializers(onnx::ModelProto* model,
                                const std::vector<ExportedInitializer>& values) {
-  std::unordered_map<std::string, const ExportedInitializer*> by_name;
-  for (const auto& v : values) {
-    if (!by_name.emplace(v.name, &v).second) {
-      throw_runtime_error("the exported model has two parameters named '" + v.name + "'");
-    }
-  }
   onnx::GraphProto* g = model->mutable_graph();
   if (g->initializer_size() != 0 && !values.empty()) {
     throw_runtime_error("the exported model has initializers already: it was exported with "
                         "its parameters");
   }
-  size_t added = 0;
+  std::unordered_set<std::string> inputs;
+  for (const auto& input : g->input()) inputs.insert(input.name());
+  std::unordered_map<std::string, const ExportedInitializer*> by_name;
+  for (const auto& v : values) {
+    if (!inputs.count(v.name)) {
+      throw_runtime_error("the exported model has no graph input named '" + v.name +
+                          "' for the exporter's parameter of that name");
+    }
+    if (!by_name.emplace(v.name, &v).second) {
+      throw_runtime_error("the exported model has two parameters named '" + v.name + "'");
+    }
+  }
   for (const auto& input : g->input()) {
     const auto it = by_name.find(input.name());
     if (it == by_name.end()) continue;
@@ -38,17 +44,6 @@ void add_exported_initializers(onnx::ModelProto* model,
     t->set_data_type(v.data_type);
     t->set_name(v.name);
     t->set_raw_data(v.data, v.bytes);
-    ++added;
-  }
-  if (added != values.size()) {
-    for (const auto& v : values) {
-      bool found = false;
-      for (const auto& input : g->input()) found = found || input.name() == v.name;
-      if (!found) {
-        throw_runtime_error("the exported model has no graph input named '" + v.name +
-                            "' for the exporter's parameter of that name");
-      }
-    }
   }
 }
 
