@@ -75,14 +75,12 @@ void register_flow(py::module_& m) {
       .def_property_readonly("written", &fl::DmqRecorder::written);
 
   py::class_<fl::QuantizeModelFlow>(m, "QuantizeModelFlow")
-      .def(py::init([](const openamct::CalibrationSettings& s, py::bytes exported,
+      .def(py::init([](const openamct::CalibrationSettings& s, const py::bytes& exported,
                        const fl::ExportedParams& params, const std::string& record_path,
                        bool read_dmq_record) {
-        char* data = nullptr;
-        Py_ssize_t size = 0;
-        if (PyBytes_AsStringAndSize(exported.ptr(), &data, &size) != 0) throw py::error_already_set();
-        return new fl::QuantizeModelFlow(s, std::string_view(data, static_cast<size_t>(size)),
-                                         params, record_path, read_dmq_record);
+        // The graph alone (the weights come as `params`): a few kB to copy.
+        return new fl::QuantizeModelFlow(s, std::string(exported), params, record_path,
+                                         read_dmq_record);
       }))
       .def("fusion_candidates", [](const fl::QuantizeModelFlow& f) {
         std::vector<std::pair<std::string, std::string>> out;

@@ -144,7 +144,7 @@ class Exported:
         return _C.onnx_exported_model(self.graph, self.params)
 
 
-def export_bytes(model, input_data, weights=None, input_names=None, output_names=None,
+def export_copy(model, input_data, weights=None, input_names=None, output_names=None,
                  dynamic_axes=None):
     """Exported of a marker-wrapped copy of `model` holding `weights`
     ({parameter name: tensor}, names as in model.named_parameters())."""
@@ -282,7 +282,7 @@ def write_modified_onnx(path, model, input_data, weights=None, fused_batchnorms=
     fused_batchnorms: BatchNorm module names fused into their conv (§5);
     new_conv_biases: {conv module name: fused bias} for convs that had no bias;
     op_data_types: {enabled layer: 'float' or 'float16'}."""
-    exported = export_bytes(model, input_data, weights, input_names, output_names, dynamic_axes)
+    exported = export_copy(model, input_data, weights, input_names, output_names, dynamic_axes)
     biases = [(name, [float(v) for v in torch.as_tensor(b).reshape(-1).tolist()])
               for name, b in (new_conv_biases or {}).items()]
     _C.onnx_write_modified(exported.graph, exported.params, list(fused_batchnorms), biases,

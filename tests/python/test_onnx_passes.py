@@ -89,7 +89,7 @@ def test_equal_valued_parameters_keep_their_own_initializers_d8(tmp_path):
     # Fresh BatchNorms: weight == running_var == 1, bias == running_mean == 0.
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4),
                                 torch.nn.Conv2d(4, 4, 1), torch.nn.BatchNorm2d(4)).eval()
-    data = _onnx_export.export_bytes(model, torch.randn(1, 3, 6, 6)).model_bytes()
+    data = _onnx_export.export_copy(model, torch.randn(1, 3, 6, 6)).model_bytes()
     names = sorted(t.name for t in onnx.load_from_string(data).graph.initializer)
     assert names == sorted(['%d.sub_module.%s' % (i, p) for i in (0, 2)
                             for p in ('weight', 'bias')] +

@@ -161,7 +161,7 @@ def test_modified_onnx_holds_the_calibration_weights_in_the_exporters_gate_order
     assert node.name == 'rnn'   # the first RNN node after the marker (§12.1)
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
     # The exporter's own gate order, read from an export of the float model.
-    float_graph = onnx.load_from_string(_onnx_export.export_bytes(model, x).model_bytes()).graph
+    float_graph = onnx.load_from_string(_onnx_export.export_copy(model, x).model_bytes()).graph
     float_node = next(n for n in float_graph.node if n.op_type == kind)
     float_inits = {t.name: onnx.numpy_helper.to_array(t) for t in float_graph.initializer}
     for index, weight in ((1, 'weight_ih_l0'), (2, 'weight_hh_l0')):
