@@ -2,28 +2,33 @@
 // the upper clip bound over torch.arange ratios for the smallest MSE of
 // round-to-grid(clamp(x)) against x; the first minimum wins.
 //
-// Speed: instead of one pass over all kept data per candidate (the
-// reference), the data is radix-sorted once and every candidate's loss is
-// computed from the sorted data in O(cells + n / 64) (sorted_losses.h), in
-// double. Only the candidates within a relative kTieTolerance of the best are
-// then re-evaluated exactly as the reference does (its float32 clamp / round /
-// squared error over the data in call order, and torch's mean), so the chosen
-// index is bit-identical.
+// Speed: the percentiles come from a radix selection (radix_select.h), not a
+// sort. Every candidate's loss is then estimated without the reference's
+// pass over all kept data per candidate and its five temporaries: for up to
+// kMaxChunkedCandidates candidates by one chunked vector scan of the data
+// (chunked_losses.h), for longer lists from the data radix-sorted once, in
+// O(cells + n / 4096) per candidate (sorted_losses.h). Only the candidates
+// within a relative kTieTolerance of the best are then re-evaluated exactly
+// as the reference does (its float32 clamp / round / squared error over the
+// data in call order, and torch's mean), so the chosen index is bit-identical.
 //
 // Memory: the kept data (4 bytes per element of batches 1..batch_num: the
-// loss runs over every element, in order); while finalising, a sorted copy
-// (4 B/element; the radix sort's two 4 B/element key buffers are freed before
-// the search) and 24 bytes per 64 elements of block moments, then, after the
-// sorted copy is freed, one 4 B/element buffer of squared errors for the
-// exact re-evaluations.
+// loss runs over every element, in order). While finalising, the selection
+// keeps the elements that share a percentile's top key byte (4 B each), the
+// chunked scan nothing more, and an exact re-evaluation one 4 B/element
+// buffer of squared errors. For long candidate lists the sorted copy (4
+// B/element; the radix sort's two 4 B/element key buffers are freed before
+// the search) and 24 bytes per 64 elements of block moments come first.
 #include <algorithm>
 #include <cmath>
 #include <memory>
 
 #include "activation_result.h"
+#include "chunked_losses.h"
 #include "numeric.h"
 #include "openamct/algorithms.h"
 #include "openamct/errors.h"
+#include "radix_select.h"
 #include "sorted_losses.h"
 
 namespace openamct::algorithms {
@@ -33,9 +38,11 @@ namespace {
 // The reference's FLT_EPSILON as a Python float (its percentile test is in double).
 constexpr double kPyFltEpsilon = 1.192092896e-7;
 // Relative gap below which two candidates are re-evaluated exactly. The
-// double estimate differs from torch's float32 result by the per-element
-// float32 roundings (< 2^-23 relative) and torch's cascade summation error
-// (~1e-6 relative at worst for 1e8 elements); 4e-5 leaves a wide margin.
+// estimates differ from torch's float32 result by torch's cascade summation
+// error (~1e-6 relative at worst for 1e8 elements) and their own: the
+// chunked scan sums torch's own terms in float32 runs of 64
+// (kChunkedSumError, 3.8e-6), the sorted form computes each term in double
+// (< 2^-23 relative); 4e-5 leaves a wide margin.
 constexpr double kTieTolerance = 4e-5;
 // Absolute slack (mean-loss units) for float32 underflow of tiny per-element terms.
 constexpr double kTieAbsolute = 1e-40;
@@ -117,46 +124,63 @@ float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
   return at::mean(t).item<float>();
 }
 
-ActivationQuant ifmr_search(std::vector<float>& data, const size_t* key_digit_counts,
-                            const IfmrOptions& o) {
-  const int64_t n = static_cast<int64_t>(data.size());
-  std::vector<detail::GridCandidate> cands;
-  float min0 = 0.0f;
-  std::vector<double> approx;
-  std::vector<QuantiserKey> keys;
-  bool exact_only = false;
-  {
-    detail::SortedLosses sorted(data, key_digit_counts);
-    float max0 = sorted.kth_largest(percentile_rank(o.max_percentile, n));
-    min0 = sorted.kth_smallest(percentile_rank(o.min_percentile, n));
-    max0 = max0 > 0.0f ? max0 : 0.0f;  // Python max(tensor(0.), v)
-    min0 = min0 < 0.0f ? min0 : 0.0f;
+// Up to this many candidates (the default search has 61) one chunked scan of
+// the data costs less than sorting it: on 4M elements the scan takes about
+// 0.1 ns per element and candidate, the sort and its search 15-20 ns per element.
+constexpr size_t kMaxChunkedCandidates = 160;
 
-    const std::vector<float> ratios =
-        detail::arange_f32(o.search_start, o.search_end, o.search_step);
-    float bound = max0;
-    float divisor = static_cast<float>((int64_t{1} << o.num_bits) - 1);
-    if (!o.with_offset) {
-      const bool negative = std::fabs(max0) < std::fabs(min0);
-      bound = std::fabs(min0) > std::fabs(max0) ? std::fabs(min0) : std::fabs(max0);
-      divisor = static_cast<float>((int64_t{1} << (o.num_bits - 1)) - 1 + (negative ? 1 : 0));
-    }
-    for (float r : ratios) {
-      const float c = r * bound;
-      float s = o.with_offset ? (c - min0) / divisor : c / divisor;
-      if (s < kFltEpsilon) s = 1.0f;
-      if (!std::isfinite(s) || !std::isfinite(1.0f / s))  // the reference's process_scale check
-        throw_runtime_error("Param scale has invalid value inf, nan or zeros!");
-      cands.push_back({o.with_offset ? min0 : -c, c, s});
-    }
-    const float x_min = sorted.kth_smallest(1), x_max = sorted.kth_largest(1);
-    for (const auto& c : cands) keys.push_back({c.scale, quantise(x_min, c), quantise(x_max, c)});
-    exact_only = sorted.max_abs() > kExactOnlyMagnitude;
-    if (!exact_only) {
+ActivationQuant ifmr_search(const std::vector<float>& data, const size_t* top_digit_counts,
+                            float x_min, float x_max, const IfmrOptions& o) {
+  const int64_t n = static_cast<int64_t>(data.size());
+  const size_t count = data.size();
+  // The percentiles are clipped at 0 (max0 >= 0 >= min0), so a rank that
+  // falls among the elements on 0's other side needs no selection: a ReLU's
+  // lower percentile is 0 however many zeros share its top key byte.
+  const size_t max_rank = count + 1 - static_cast<size_t>(percentile_rank(o.max_percentile, n));
+  const size_t min_rank = static_cast<size_t>(percentile_rank(o.min_percentile, n));
+  size_t negative = 0;  // elements with the sign bit set, -0.0 included
+  for (size_t d = 0; d < detail::kTopDigits / 2; ++d) negative += top_digit_counts[d];
+  std::vector<size_t> ranks;
+  if (max_rank > negative) ranks.push_back(max_rank);
+  if (min_rank <= negative) ranks.push_back(min_rank);
+  const std::vector<float> selected =
+      detail::kth_smallest(data.data(), count, top_digit_counts, ranks);
+  float max0 = max_rank > negative ? selected.front() : 0.0f;
+  float min0 = min_rank <= negative ? selected.back() : 0.0f;
+  max0 = max0 > 0.0f ? max0 : 0.0f;  // Python max(tensor(0.), v)
+  min0 = min0 < 0.0f ? min0 : 0.0f;
+
+  const std::vector<float> ratios = detail::arange_f32(o.search_start, o.search_end, o.search_step);
+  float bound = max0;
+  float divisor = static_cast<float>((int64_t{1} << o.num_bits) - 1);
+  if (!o.with_offset) {
+    const bool negative = std::fabs(max0) < std::fabs(min0);
+    bound = std::fabs(min0) > std::fabs(max0) ? std::fabs(min0) : std::fabs(max0);
+    divisor = static_cast<float>((int64_t{1} << (o.num_bits - 1)) - 1 + (negative ? 1 : 0));
+  }
+  std::vector<detail::GridCandidate> cands;
+  for (float r : ratios) {
+    const float c = r * bound;
+    float s = o.with_offset ? (c - min0) / divisor : c / divisor;
+    if (s < kFltEpsilon) s = 1.0f;
+    if (!std::isfinite(s) || !std::isfinite(1.0f / s))  // the reference's process_scale check
+      throw_runtime_error("Param scale has invalid value inf, nan or zeros!");
+    cands.push_back({o.with_offset ? min0 : -c, c, s});
+  }
+  std::vector<QuantiserKey> keys;
+  for (const auto& c : cands) keys.push_back({c.scale, quantise(x_min, c), quantise(x_max, c)});
+  const bool exact_only = std::max(std::fabs(x_min), std::fabs(x_max)) > kExactOnlyMagnitude;
+  std::vector<double> approx;
+  if (!exact_only) {
+    if (cands.size() <= kMaxChunkedCandidates && detail::chunked_losses_apply(cands)) {
+      approx = detail::chunked_mean_squared_errors(data.data(), count, cands, kTieTolerance,
+                                                   kTieAbsolute);
+    } else {
+      const detail::SortedLosses sorted(data);
       approx.reserve(cands.size());
       for (const auto& c : cands) approx.push_back(sorted.mean_squared_error(c));
-    }
-  }  // the sorted copy is freed here
+    }  // the sorted copy is freed here
+  }
 
   std::unique_ptr<float[]> squares;  // exact_loss's scratch
   size_t best = 0;
@@ -234,15 +258,18 @@ std::optional<ActivationQuant> IfmrCalibrator::add_batch(const at::Tensor& batch
   }
   // The NaN/Inf check without a temporary tensor; a bad batch leaves nothing behind.
   const float* p = x.data_ptr<float>();
-  if (!detail::finite_min_max(p, x.numel()).finite) detail::throw_invalid_value("activation");
-  if (key_digit_counts_.empty()) key_digit_counts_.assign(detail::kKeyDigitCounts, 0);
+  const detail::FiniteRange range = detail::finite_min_max(p, x.numel());
+  if (!range.finite) detail::throw_invalid_value("activation");
+  min_ = seen_ == 0 ? range.min : std::min(min_, range.min);
+  max_ = seen_ == 0 ? range.max : std::max(max_, range.max);
+  if (top_digit_counts_.empty()) top_digit_counts_.assign(detail::kTopDigits, 0);
   const size_t kept = data_.size(), n = static_cast<size_t>(x.numel());
   data_.resize(kept + n);
-  detail::copy_and_count_keys(p, n, data_.data() + kept, key_digit_counts_.data());
+  detail::copy_and_count_top_digits(p, n, data_.data() + kept, top_digit_counts_.data());
   if (++seen_ < options_.batch_num) return std::nullopt;
-  result_ = ifmr_search(data_, key_digit_counts_.data(), options_);
+  result_ = ifmr_search(data_, top_digit_counts_.data(), min_, max_, options_);
   std::vector<float>().swap(data_);  // nothing is needed any more
-  std::vector<size_t>().swap(key_digit_counts_);
+  std::vector<size_t>().swap(top_digit_counts_);
   return result_;
 }
 

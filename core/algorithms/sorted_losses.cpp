@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "numeric.h"
+#include "sort_key.h"
 
 namespace openamct::algorithms::detail {
 
@@ -19,27 +20,17 @@ namespace {
 constexpr int64_t kBlock = 64;
 constexpr int64_t kSuperBlock = 64;  // blocks
 
-// Order-preserving map of a float's bits to an unsigned key (no NaN here).
-inline uint32_t sort_key(float v) {
-  const uint32_t u = float_bits(v);
-  // ~u for a negative value, u with the sign bit set otherwise, by one xor
-  // with a mask from the sign (a ?: here became a branch the random signs of
-  // real data mispredict half the time).
-  const uint32_t mask = static_cast<uint32_t>(static_cast<int32_t>(u) >> 31) | 0x80000000u;
-  return u ^ mask;
-}
-
-constexpr uint32_t kPosZeroKey = 0x80000000u;  // sort_key(+0.0f)
-constexpr uint32_t kNegZeroKey = 0x7fffffffu;  // sort_key(-0.0f)
+// The radix sort's digit counts: 4 digits of 8 bits of each element's key
+// (digit d, 0 the lowest byte, at counts[256 d + its value]), then the counts
+// of +0.0 and of -0.0.
+constexpr size_t kKeyDigitCounts = 4 * 256 + 2;
 constexpr size_t kPosZeros = 1024, kNegZeros = 1025;  // their slots in the counts
-
-}  // namespace
 
 // Adds the digits of src's keys, and its zeros, to counts: two tables counted
 // alternately, then added, because activations share their top bytes and one
 // table would make each increment wait for the previous element's store to
 // the same counter; the zeros are counted in registers for the same reason.
-void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts) {
+void count_keys(const float* src, size_t n, size_t* counts) {
   size_t odd[kKeyDigitCounts] = {};
   // Locals whose address is never taken (a lambda capturing them by reference
   // made the compiler keep them in memory, as counts might alias them).
@@ -53,7 +44,6 @@ void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts)
   size_t i = 0;
   for (; i + 2 <= n; i += 2) {
     const float a = src[i], b = src[i + 1];
-    if (dst) dst[i] = a, dst[i + 1] = b;
     const uint32_t ka = sort_key(a), kb = sort_key(b);
     tally(counts, ka);
     tally(odd, kb);
@@ -61,7 +51,6 @@ void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts)
     neg_zeros += static_cast<size_t>(ka == kNegZeroKey) + static_cast<size_t>(kb == kNegZeroKey);
   }
   if (i < n) {
-    if (dst) dst[i] = src[i];
     const uint32_t k = sort_key(src[i]);
     tally(counts, k);
     pos_zeros += k == kPosZeroKey;
@@ -72,33 +61,26 @@ void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts)
   counts[kNegZeros] += neg_zeros;
 }
 
-namespace {
-
 // LSD radix sort of the keys, 4 passes of 8 bits, ping-ponging between two
 // uninitialised n-sized buffers. With 256 runs per pass the scatter's write
 // positions stay in L1; 3 passes of 11 bits kept 2048 of them in L2 and took
 // 40-50 ms instead of 23-25 on 4M keys here (random access into L2 is what
 // this machine's host slows down at times). A pass whose digit is the same
 // for every key is skipped. The first pass reads the floats and makes each
-// key as it scatters it, so no pass only writes keys out. The digit counts
-// come from the caller when it tallied them while copying the data in.
+// key as it scatters it, so no pass only writes keys out; one counting pass
+// over the floats comes first.
 struct SortedKeys {
   std::unique_ptr<uint32_t[]> keys;  // the non-zero elements' keys, sorted
   size_t nonzero = 0, neg_zeros = 0;
 };
 
-SortedKeys radix_sorted_keys(const std::vector<float>& data, const size_t* digit_counts) {
+SortedKeys radix_sorted_keys(const std::vector<float>& data) {
   const size_t n = data.size();
   std::unique_ptr<uint32_t[]> a(new uint32_t[n]), b(new uint32_t[n]);
   advise_huge_pages(a.get(), n * sizeof(uint32_t));
   advise_huge_pages(b.get(), n * sizeof(uint32_t));
-  size_t counts[kKeyDigitCounts];
-  if (digit_counts) {
-    std::memcpy(counts, digit_counts, sizeof counts);
-  } else {
-    std::memset(counts, 0, sizeof counts);
-    copy_and_count_keys(data.data(), n, nullptr, counts);
-  }
+  size_t counts[kKeyDigitCounts] = {};
+  count_keys(data.data(), n, counts);
   const size_t pos_zeros = counts[kPosZeros], neg_zeros = counts[kNegZeros];
   const size_t m = n - pos_zeros - neg_zeros;  // the keys that are sorted
   size_t(*count)[256] = reinterpret_cast<size_t(*)[256]>(counts);
@@ -155,11 +137,8 @@ inline float quantise_index(float x, const GridCandidate& c) {
 
 }  // namespace
 
-SortedLosses::SortedLosses(const std::vector<float>& data) : SortedLosses(data, nullptr) {}
-
-SortedLosses::SortedLosses(const std::vector<float>& data, const size_t* counts)
-    : size_(data.size()) {
-  SortedKeys sorted = radix_sorted_keys(data, counts);
+SortedLosses::SortedLosses(const std::vector<float>& data) : size_(data.size()) {
+  SortedKeys sorted = radix_sorted_keys(data);
   keys_ = std::move(sorted.keys);
   nonzero_ = sorted.nonzero;
   neg_zeros_ = sorted.neg_zeros;
@@ -280,8 +259,8 @@ double SortedLosses::range_squared_error(int64_t begin, int64_t end, double valu
 uint32_t SortedLosses::next_cell_key(float k, const GridCandidate& c) {
   const float edge = (k + 0.5f) * c.scale;
   uint32_t key = sort_key(std::isfinite(edge) ? std::min(edge, c.hi) : c.hi);
-  while (!(quantise_index(from_key(key), c) > k)) ++key;
-  while (quantise_index(from_key(key - 1), c) > k) --key;
+  while (!(quantise_index(from_sort_key(key), c) > k)) ++key;
+  while (quantise_index(from_sort_key(key - 1), c) > k) --key;
   return key;
 }
 

@@ -10,32 +10,15 @@
 #include <memory>
 #include <vector>
 
-#include "common/float_bits.h"
+#include "grid_candidate.h"
+#include "sort_key.h"
 
 namespace openamct::algorithms::detail {
-
-// One IFMR candidate: quantised value of x is round(clamp(x, lo, hi) / scale) * scale.
-struct GridCandidate {
-  float lo;
-  float hi;
-  float scale;
-};
-
-// The radix sort's digit counts (4 digits of 8 bits of each element's
-// order-preserving key) and then the counts of +0.0 and of -0.0, tallied by
-// the IFMR calibrator while it copies each batch in, so that the sort needs
-// no counting pass of its own.
-constexpr size_t kKeyDigitCounts = 4 * 256 + 2;
-// dst[i] = src[i] for i < n (no copy when dst is null), adding the keys'
-// digits and zeros to counts[kKeyDigitCounts].
-void copy_and_count_keys(const float* src, size_t n, float* dst, size_t* counts);
 
 class SortedLosses {
  public:
   // Sorts a copy of data (radix sort, O(n)); keeps it and per-block moments.
   explicit SortedLosses(const std::vector<float>& data);
-  // The same with the digit counts of exactly `data` (copy_and_count_keys).
-  SortedLosses(const std::vector<float>& data, const size_t* counts);
 
   // k-th smallest (k >= 1) and k-th largest element.
   float kth_smallest(int64_t k) const { return element(k - 1); }
@@ -51,11 +34,8 @@ class SortedLosses {
   double range_squared_error(int64_t begin, int64_t end, double value) const;
   static uint32_t next_cell_key(float k, const GridCandidate& c);
   int64_t first_at_least(int64_t from, uint32_t key) const;
-  static float from_key(uint32_t key) {
-    return bits_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
-  }
   // The i-th of the sorted non-zero elements.
-  float at(int64_t i) const { return from_key(keys_[static_cast<size_t>(i)]); }
+  float at(int64_t i) const { return from_sort_key(keys_[static_cast<size_t>(i)]); }
   // The i-th of all sorted elements, zeros included.
   float element(int64_t i) const;
 

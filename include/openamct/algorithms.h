@@ -69,9 +69,11 @@ class IfmrCalibrator {
   IfmrOptions options_;
   int64_t seen_ = 0;
   std::vector<float> data_;
-  // The search's radix-sort digit counts of data_ (4 digits x 256 values,
-  // then the +0.0 and -0.0 counts), tallied as batches are copied in.
-  std::vector<size_t> key_digit_counts_;
+  // The counts of the top byte of data_'s sort keys (sign and exponent),
+  // tallied as batches are copied in, for the percentile selection.
+  std::vector<size_t> top_digit_counts_;
+  // The smallest and largest element kept so far.
+  float min_ = 0.0f, max_ = 0.0f;
   std::optional<ActivationQuant> result_;
 };
 

@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/chunked_losses.h"
 #include "algorithms/column_sums.h"
 #include "algorithms/histogram.h"
 #include "algorithms/numeric.h"
+#include "algorithms/radix_select.h"
 #include "algorithms/sorted_losses.h"
 #include "openamct/algorithms.h"
 #include "openamct/errors.h"
@@ -63,12 +65,13 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 }
 
 // The reference's IFMR in torch ops (kept data, arange, mse_loss per candidate).
-std::pair<float, float> torch_ifmr(const at::Tensor& x, bool with_offset, int64_t b) {
+std::pair<float, float> torch_ifmr(const at::Tensor& x, bool with_offset, int64_t b,
+                                   double step = 0.01) {
   const int64_t n = x.numel();
   float max0 = std::max(0.0f, std::get<0>(at::topk(x, 1)).index({-1}).item<float>());
   float min0 = std::min(0.0f, std::get<0>(at::topk(x, 1, 0, false)).index({-1}).item<float>());
   (void)n;
-  at::Tensor ratios = at::arange(0.7, 1.3, 0.01, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor ratios = at::arange(0.7, 1.3, step, at::TensorOptions().dtype(at::kFloat));
   float bound = max0, div = static_cast<float>((1 << b) - 1);
   if (!with_offset) {
     const bool neg = std::fabs(max0) < std::fabs(min0);
@@ -320,37 +323,161 @@ TEST(AlgorithmsIfmr, SortedLossesEqualTheDirectDoubleSum) {
   }
 }
 
-// The radix sort from digit counts tallied while batches were copied in
-// (copy_and_count_keys, batch by batch) sorts exactly as the sort that
-// counts for itself: odd and even batch sizes, data whose top digits never
-// change (skipped passes), all-equal data (every pass skipped), -0.0 and +0.0.
-TEST(AlgorithmsIfmr, SortFromTalliedCountsEqualsTheSelfCountingSort) {
+// The percentile selection (top key bytes tallied while batches are copied
+// in, batch by batch) and the radix sort both give the sorted order: odd and
+// even batch sizes, data whose top digits never change (skipped sort passes,
+// one top byte for every rank), all-equal data (every pass skipped), -0.0
+// before +0.0.
+TEST(AlgorithmsIfmr, SelectionAndSortGiveTheSortedOrder) {
   at::manual_seed(10);
   const at::Tensor narrow = at::rand({5001}) * 0.001 + 1.0;  // one sign and exponent
   const at::Tensor mixed = at::randn({70001}) * 2.0 + 0.3;
   const at::Tensor zeros_both = at::cat({at::zeros({7}), -at::zeros({6}), at::relu(at::randn({999}))});
   const at::Tensor equal = at::full({1000}, 0.25);
   for (const at::Tensor& t : {narrow, mixed, zeros_both, equal}) {
-    const float* p = t.data_ptr<float>();
-    const size_t n = static_cast<size_t>(t.numel());
+    const at::Tensor shuffled = t.index_select(0, at::randperm(t.numel()));
+    const float* p = shuffled.data_ptr<float>();
+    const size_t n = static_cast<size_t>(shuffled.numel());
     std::vector<float> copied(n);
-    std::vector<size_t> counts(alg::detail::kKeyDigitCounts, 0);
+    std::vector<size_t> counts(alg::detail::kTopDigits, 0);
     const size_t first = n / 3 + 1;  // two batches of different parity
-    alg::detail::copy_and_count_keys(p, first, copied.data(), counts.data());
-    alg::detail::copy_and_count_keys(p + first, n - first, copied.data() + first, counts.data());
+    alg::detail::copy_and_count_top_digits(p, first, copied.data(), counts.data());
+    alg::detail::copy_and_count_top_digits(p + first, n - first, copied.data() + first,
+                                           counts.data());
     const std::vector<float> x(p, p + n);
     ASSERT_EQ(copied, x);
-    const alg::detail::SortedLosses tallied(copied, counts.data()), counted(x);
     std::vector<float> sorted = x;
-    std::sort(sorted.begin(), sorted.end());
-    for (size_t k = 1; k <= n; ++k) {
-      ASSERT_EQ(alg::detail::float_bits(tallied.kth_smallest(static_cast<int64_t>(k))),
-                alg::detail::float_bits(counted.kth_smallest(static_cast<int64_t>(k))))
+    std::sort(sorted.begin(), sorted.end(), [](float a, float b) {
+      return a < b || (a == b && std::signbit(a) && !std::signbit(b));
+    });
+    const alg::detail::SortedLosses sort(x);
+    for (size_t k = 1; k <= n; ++k)
+      ASSERT_EQ(bits(sort.kth_smallest(static_cast<int64_t>(k))), bits(sorted[k - 1]))
           << "k=" << k;
-      ASSERT_EQ(tallied.kth_smallest(static_cast<int64_t>(k)), sorted[k - 1]) << "k=" << k;
+    // Both ends (IFMR's percentiles), the middle, and ranks throughout.
+    std::vector<size_t> ranks = {1, 2, 3, n / 2, n - 2, n - 1, n};
+    for (size_t k = 7; k < n; k += n / 97 + 1) ranks.push_back(k);
+    for (size_t j = 0; j + 1 < ranks.size(); j += 2) {
+      const std::vector<float> got =
+          alg::detail::kth_smallest(copied.data(), n, counts.data(), {ranks[j], ranks[j + 1]});
+      ASSERT_EQ(bits(got[0]), bits(sorted[ranks[j] - 1])) << "k=" << ranks[j];
+      ASSERT_EQ(bits(got[1]), bits(sorted[ranks[j + 1] - 1])) << "k=" << ranks[j + 1];
     }
-    const alg::detail::GridCandidate c{-1.0f, 2.0f, 3.0f / 255.0f};
-    EXPECT_EQ(tallied.mean_squared_error(c), counted.mean_squared_error(c));
+    const std::vector<float> three =
+        alg::detail::kth_smallest(copied.data(), n, counts.data(), {n, 1, n / 3 + 1});
+    EXPECT_EQ(bits(three[0]), bits(sorted[n - 1]));
+    EXPECT_EQ(bits(three[1]), bits(sorted[0]));
+    EXPECT_EQ(bits(three[2]), bits(sorted[n / 3]));
+  }
+}
+
+// The chunked scan against each candidate's reference terms (float32, as
+// torch computes them) summed in double: every candidate that can be the
+// smallest or tie with it within the caller's gap is returned, within
+// kChunkedSumError; the others are +inf. Data: a tail shorter than a vector,
+// a ReLU's zeros, elements exactly half-way between grid points and an ulp
+// either side (where multiplying by 1 / scale may round the other way), and
+// 16-bit grids (the scan divides from the start).
+TEST(AlgorithmsIfmr, ChunkedLossesMatchTheReferenceTerms) {
+  at::manual_seed(12);
+  const float s = 0.037f;
+  std::vector<float> edges;
+  for (int j = -127; j < 127; ++j) {
+    const float edge = (static_cast<float>(j) + 0.5f) * s;
+    for (int r = 0; r < 40; ++r)
+      edges.insert(edges.end(), {edge, std::nextafter(edge, -1e9f), std::nextafter(edge, 1e9f)});
+  }
+  const at::Tensor gaussian = at::randn({300001}) * 2.0 + 0.3;
+  const at::Tensor relu = at::relu(at::randn({70000}));
+  const std::vector<std::vector<float>> inputs = {
+      std::vector<float>(gaussian.data_ptr<float>(), gaussian.data_ptr<float>() + 300001),
+      std::vector<float>(relu.data_ptr<float>(), relu.data_ptr<float>() + 70000), edges,
+      {0.5f, -1.25f, 3.0f}};
+  for (const auto& x : inputs) {
+    const float hi = *std::max_element(x.begin(), x.end());
+    const float lo = std::min(*std::min_element(x.begin(), x.end()), 0.0f);
+    for (int64_t num_bits : {8, 16}) {
+      const float levels = static_cast<float>((int64_t{1} << num_bits) - 1);
+      std::vector<alg::detail::GridCandidate> cands;
+      for (float r : alg::detail::arange_f32(0.7, 1.3, 0.01))
+        cands.push_back({lo, r * hi, (r * hi - lo) / levels});
+      cands.push_back({lo, 127.5f * s, 255.0f * s / levels});  // edges on the grid's half-way points
+      ASSERT_TRUE(alg::detail::chunked_losses_apply(cands));
+      std::vector<double> want;
+      for (const auto& c : cands) {
+        double sum = 0.0;
+        for (float v : x) {
+          const float d = alg::detail::rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale - v;
+          sum += static_cast<double>(d * d);
+        }
+        want.push_back(sum / static_cast<double>(x.size()));
+      }
+      const std::vector<double> got =
+          alg::detail::chunked_mean_squared_errors(x.data(), x.size(), cands, 4e-5, 1e-40);
+      const double best = *std::min_element(want.begin(), want.end());
+      const size_t finite = static_cast<size_t>(
+          std::count_if(got.begin(), got.end(), [](double v) { return std::isfinite(v); }));
+      for (size_t i = 0; i < cands.size(); ++i) {
+        if (want[i] <= best * (1.0 + 4e-5)) {
+          ASSERT_TRUE(std::isfinite(got[i])) << "candidate " << i << " n=" << x.size();
+        }
+        if (std::isfinite(got[i]) && finite > 1) {
+          EXPECT_NEAR(got[i], want[i], want[i] * alg::detail::kChunkedSumError)
+              << "candidate " << i << " n=" << x.size() << " bits " << num_bits;
+        }
+      }
+    }
+  }
+  // Elements that x * (1 / scale) rounds to the other grid point than
+  // x / scale does, far enough out on the grid (|x / scale| 500 to 1000) for
+  // that to move their terms by about 1e-4, under two equal candidates (both
+  // within reach, so both rescanned): the returned losses are the division's.
+  const alg::detail::GridCandidate c{-1001.0f * s, 1001.0f * s, s};
+  const float inverse = 1.0f / s;
+  std::vector<float> flips;
+  for (int j = 500; j < 1000; ++j)
+    for (float sign : {-1.0f, 1.0f}) {
+      const float half_way = sign * (static_cast<float>(j) + 0.5f) * s;
+      float v = half_way;
+      for (int step = 0; step < 8; ++step) v = std::nextafter(v, -1e9f);
+      for (int step = 0; step < 16; ++step, v = std::nextafter(v, 1e9f))
+        if (alg::detail::rne(v / s) != alg::detail::rne(v * inverse)) flips.push_back(v);
+    }
+  ASSERT_GT(flips.size(), 200u);
+  double flip_sum = 0.0, multiplied_sum = 0.0;
+  for (float v : flips) {
+    const float d = alg::detail::rne(v / s) * s - v, e = alg::detail::rne(v * inverse) * s - v;
+    flip_sum += static_cast<double>(d * d);
+    multiplied_sum += static_cast<double>(e * e);
+  }
+  const double flip_want = flip_sum / static_cast<double>(flips.size());
+  // What the test tells apart: the first scan's value is that far off.
+  ASSERT_GT(std::fabs(multiplied_sum - flip_sum), 3.0 * alg::detail::kChunkedSumError * flip_sum);
+  for (double got : alg::detail::chunked_mean_squared_errors(flips.data(), flips.size(), {c, c},
+                                                             4e-5, 1e-40))
+    EXPECT_NEAR(got, flip_want, flip_want * alg::detail::kChunkedSumError);
+
+  const std::vector<alg::detail::GridCandidate> too_wide = {{-3e6f, 3e6f, 1.0f}};
+  EXPECT_FALSE(alg::detail::chunked_losses_apply(too_wide));
+}
+
+// More candidates than the chunked scan takes: the search runs on the
+// sorted data. 16-bit grids: the chunked scan divides from the start.
+TEST(AlgorithmsIfmr, LongCandidateListsAndWideGridsMatchTheTorchTranscription) {
+  at::manual_seed(14);
+  for (const at::Tensor& x : {at::randn({20000}) * 1.7 + 0.2, at::relu(at::randn({30000}))}) {
+    for (bool with_offset : {false, true}) {
+      alg::IfmrOptions o = ifmr_options(with_offset);
+      o.search_step = 0.002;  // 300 candidates
+      const auto got = alg::ifmr({x}, o);
+      const auto want = torch_ifmr(x, with_offset, 8, 0.002);
+      EXPECT_EQ(bits(got.scale), bits(want.first)) << "offset=" << with_offset;
+      EXPECT_EQ(static_cast<float>(got.offset), want.second);
+      const auto wide = alg::ifmr({x}, ifmr_options(with_offset, 16));
+      const auto wide_want = torch_ifmr(x, with_offset, 16);
+      EXPECT_EQ(bits(wide.scale), bits(wide_want.first)) << "16 bits offset=" << with_offset;
+      EXPECT_EQ(static_cast<float>(wide.offset), wide_want.second);
+    }
   }
 }
 
