@@ -71,9 +71,22 @@ void run(Reader& r) {
       alg::IfmrOptions o;
       o.num_bits = bits_table[r.byte() % 3];
       o.with_offset = r.byte() & 1;
+      // Percentiles that select inside the data, and search lists short (the
+      // chunked scan) and long (more than 160 candidates: the sorted search),
+      // all ratios positive as the reference's configs have them.
+      const uint8_t options = r.byte();
+      if (options & 1) {
+        o.max_percentile = 0.5 + r.byte() / 510.0;
+        o.min_percentile = 0.5 + r.byte() / 510.0;
+      }
+      if (options & 2) {
+        o.search_start = 0.1 + r.byte() / 283.0;
+        o.search_end = o.search_start + 0.05 + r.byte() / 128.0;
+        o.search_step = (options & 4) ? 0.002 : 0.005 + r.byte() / 5100.0;
+      }
       const int nb = 1 + r.byte() % 3;
       std::vector<at::Tensor> batches;
-      for (int i = 0; i < nb; ++i) batches.push_back(make_tensor(r, {1 + r.byte() % 40}));
+      for (int i = 0; i < nb; ++i) batches.push_back(make_tensor(r, {1 + r.byte() % 200}));
       check_activation(alg::ifmr(batches, o), o.num_bits);
       break;
     }

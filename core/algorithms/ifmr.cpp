@@ -14,7 +14,7 @@
 //
 // Memory: the kept data (4 bytes per element of batches 1..batch_num: the
 // loss runs over every element, in order). While finalising, the selection
-// keeps the elements that share a percentile's top key byte (4 B each), the
+// keeps the elements that share a percentile's top key byte (4-8 B each), the
 // chunked scan nothing more, and an exact re-evaluation one 4 B/element
 // buffer of squared errors. For long candidate lists the sorted copy (4
 // B/element; the radix sort's two 4 B/element key buffers are freed before

@@ -80,6 +80,7 @@ void copy_and_count_top_digits(const float* src, size_t n, float* dst, size_t* t
 
 std::vector<float> kth_smallest(const float* x, size_t n, const size_t* top_counts,
                                 const std::vector<size_t>& ranks) {
+  if (ranks.empty()) return {};
   std::vector<uint32_t> top_digit(ranks.size());
   std::vector<size_t> rank(ranks);
   bool wanted[kTopDigits] = {};
@@ -99,7 +100,7 @@ std::vector<float> kth_smallest(const float* x, size_t n, const size_t* top_coun
     }
   };
   size_t i = 0;
-  if (!top_digit.empty() && top_digit.size() <= 2) {
+  if (top_digit.size() <= 2) {
     const uint32_t first = top_digit.front(), second = top_digit.back();
     for (; i + kBlock <= n; i += kBlock)
       if (block_has_top_digit(x + i, first, second)) keep_from(i, i + kBlock);

@@ -20,7 +20,9 @@ void copy_and_count_top_digits(const float* src, size_t n, float* dst, size_t* t
 
 // The ranks[j]-th smallest (1 <= rank <= n) of x[0, n) in sort-key order
 // (-0.0 before +0.0), given the top-byte counts of exactly x. Extra memory:
-// 4 bytes per element sharing an answer's top key byte.
+// 4 bytes per element sharing an answer's top key byte, 4 more per element
+// sharing the one being narrowed down (few, for extreme percentiles; up to 8
+// bytes per element for data within one binade).
 std::vector<float> kth_smallest(const float* x, size_t n, const size_t* top_counts,
                                 const std::vector<size_t>& ranks);
 
