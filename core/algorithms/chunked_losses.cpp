@@ -5,9 +5,15 @@
 // throughput), so the first scan multiplies by 1 / scale instead. The product
 // is within 2 ulp of the quotient, so it rounds an element to the other of
 // its two neighbouring grid points only when x / scale is that close to
-// half-way between them; the two points are then almost equally far from x,
-// and that element's term moves by at most 16 u t of itself (u = 2^-24, t the
-// largest |clamp bound| / scale: 2.4e-4 for an 8-bit grid). The second scan
+// half-way between them. For an element inside the clamp bounds both points
+// are then almost equally far from it: the exact x / scale is within 4 u t of
+// half-way (u = 2^-24, t the largest |clamp bound| / scale), each computed
+// error (a product and a difference, each rounded) within u (t + 2) steps
+// more of half a step, so its term moves by at most 40 u t + 18 u of itself;
+// the scan allows 48 u (t + 1), about 7.3e-4 for an 8-bit grid. An element
+// outside the bounds is not rounded at all: it takes the bound's grid value,
+// computed once per candidate with the division (a flip there would move its
+// term by twice its whole distance to the bound times a step). The second scan
 // recomputes, with the division, only the candidates the first leaves within
 // reach of the smallest; for wide grids (16 bits), where that bound is no
 // help, the first scan divides.
@@ -21,6 +27,7 @@
 #include <cstring>
 #include <limits>
 
+#include "common/round_half_even.h"
 #include "vector_clones.h"
 
 namespace openamct::algorithms::detail {
@@ -37,28 +44,49 @@ constexpr size_t kChunk = 64 * kGroup;
 constexpr float kRoundingConstant = 12582912.0f;
 constexpr double kUnitRoundoff = 5.9604644775390625e-8;  // 2^-24
 
+// A candidate as the scans apply it. An element outside the clamp bounds
+// quantises to the bound's own grid value, taken once per candidate with the
+// division as the reference computes it: its error to the element can be far
+// larger than half a step, so a flip there is not the small change bounded
+// above. `low` is the lower bound unless the bounds cross (lo > hi, where
+// every element clamps to hi).
+struct ScanCandidate {
+  float low, high, scale, inverse, q_low, q_high;
+  explicit ScanCandidate(const GridCandidate& c)
+      : low(std::min(c.lo, c.hi)),
+        high(c.hi),
+        scale(c.scale),
+        inverse(1.0f / c.scale),
+        q_low(quantised(low, c)),
+        q_high(quantised(c.hi, c)) {}
+  static float quantised(float v, const GridCandidate& c) {
+    return rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
+  }
+};
+
 // The squared errors of one candidate over x[0, vector_end), a multiple of
 // kGroup, in kAccumulators x kLanes float32 partial sums. kClamp false: the
-// caller knows every element lies inside [lo, hi], so the clamp (2 of the 9
-// operations per vector) is left out.
+// caller knows no element lies outside [low, high], so the two selects of
+// the bounds' values (4 of 11 operations per vector) are left out.
 template <bool kDivide, bool kClamp>
 __attribute__((always_inline)) inline double vector_square_sum(const float* x, size_t vector_end,
-                                                               const GridCandidate& c) {
-  const Floats16 lo = Floats16{} + c.lo, hi = Floats16{} + c.hi, scale = Floats16{} + c.scale,
-                 scale_inverse = Floats16{} + 1.0f / c.scale,
+                                                               const ScanCandidate& c) {
+  const Floats16 low = Floats16{} + c.low, high = Floats16{} + c.high,
+                 q_low = Floats16{} + c.q_low, q_high = Floats16{} + c.q_high,
+                 scale = Floats16{} + c.scale, inverse = Floats16{} + c.inverse,
                  rounding = Floats16{} + kRoundingConstant;
   Floats16 acc[kAccumulators] = {};
   for (size_t i = 0; i < vector_end; i += kGroup) {
     for (size_t a = 0; a < kAccumulators; ++a) {
       Floats16 v;
       std::memcpy(&v, x + i + a * kLanes, sizeof v);
-      Floats16 y = v;
+      const Floats16 t = kDivide ? v / scale : v * inverse;
+      Floats16 q = ((t + rounding) - rounding) * scale;
       if (kClamp) {
-        y = y < lo ? lo : y;
-        y = y > hi ? hi : y;
+        q = v < low ? q_low : q;
+        q = v > high ? q_high : q;
       }
-      const Floats16 t = kDivide ? y / scale : y * scale_inverse;
-      const Floats16 d = ((t + rounding) - rounding) * scale - v;
+      const Floats16 d = q - v;
       acc[a] += d * d;
     }
   }
@@ -89,16 +117,17 @@ __attribute__((always_inline)) inline void score_chunk(const float* x, size_t m,
     chunk_max = std::max(chunk_max, high[q]);
   }
   for (size_t j = 0; j < count; ++j) {
-    const GridCandidate c = cands[which[j]];
-    double sum = chunk_min >= c.lo && chunk_max <= c.hi
+    const ScanCandidate c(cands[which[j]]);
+    double sum = chunk_min >= c.low && chunk_max <= c.high
                      ? vector_square_sum<kDivide, false>(x, vector_end, c)
                      : vector_square_sum<kDivide, true>(x, vector_end, c);
-    const float inverse = 1.0f / c.scale;
     for (size_t i = vector_end; i < m; ++i) {  // the last chunk's few odd elements
       const float v = x[i];
-      const float y = std::min(std::max(v, c.lo), c.hi);
-      const float t = kDivide ? y / c.scale : y * inverse;
-      const float d = ((t + kRoundingConstant) - kRoundingConstant) * c.scale - v;
+      const float t = kDivide ? v / c.scale : v * c.inverse;
+      float q = ((t + kRoundingConstant) - kRoundingConstant) * c.scale;
+      q = v < c.low ? c.q_low : q;
+      q = v > c.high ? c.q_high : q;
+      const float d = q - v;
       sum += static_cast<double>(d * d);
     }
     sums[which[j]] += sum;
@@ -158,7 +187,7 @@ std::vector<double> chunked_mean_squared_errors(const float* x, size_t n,
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint32_t>(i);
   const double count = static_cast<double>(n);
   // The rounding flips' bound (top of the file), relative to each term.
-  const double flip_error = 16.0 * kUnitRoundoff * largest_quotient(cands);
+  const double flip_error = 48.0 * kUnitRoundoff * (largest_quotient(cands) + 1.0);
   const bool divide_first = flip_error > 1e-3;
   std::vector<double> sums = scan(x, n, cands, all, divide_first);
   if (divide_first) {

@@ -20,8 +20,8 @@ namespace openamct::algorithms::detail {
 // in float32, at most 64 per vector lane, then in double, so a returned loss
 // is within a relative kChunkedSumError of the exact mean of those terms.
 // When one candidate alone is within reach, nothing can tie with it and its
-// loss is the first scan's (chunked_losses.cpp: within 16 * 2^-24 * the
-// largest |bound| / scale more). Needs chunked_losses_apply(cands).
+// loss is the first scan's (chunked_losses.cpp: within 48 * 2^-24 * (the
+// largest |bound| / scale + 1) more). Needs chunked_losses_apply(cands).
 std::vector<double> chunked_mean_squared_errors(const float* x, size_t n,
                                                 const std::vector<GridCandidate>& cands,
                                                 double relative_gap, double absolute_gap);

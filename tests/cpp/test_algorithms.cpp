@@ -66,11 +66,15 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 
 // The reference's IFMR in torch ops (kept data, arange, mse_loss per candidate).
 std::pair<float, float> torch_ifmr(const at::Tensor& x, bool with_offset, int64_t b,
-                                   double step = 0.01) {
+                                   double step = 0.01, double max_p = 0.999999,
+                                   double min_p = 0.999999) {
   const int64_t n = x.numel();
-  float max0 = std::max(0.0f, std::get<0>(at::topk(x, 1)).index({-1}).item<float>());
-  float min0 = std::min(0.0f, std::get<0>(at::topk(x, 1, 0, false)).index({-1}).item<float>());
-  (void)n;
+  auto rank = [n](double p) {
+    return 1.0 - p < 1.192092896e-7 ? int64_t{1} : n - static_cast<int64_t>(p * static_cast<double>(n));
+  };
+  float max0 = std::max(0.0f, std::get<0>(at::topk(x, rank(max_p))).index({-1}).item<float>());
+  float min0 =
+      std::min(0.0f, std::get<0>(at::topk(x, rank(min_p), 0, false)).index({-1}).item<float>());
   at::Tensor ratios = at::arange(0.7, 1.3, step, at::TensorOptions().dtype(at::kFloat));
   float bound = max0, div = static_cast<float>((1 << b) - 1);
   if (!with_offset) {
@@ -390,10 +394,17 @@ TEST(AlgorithmsIfmr, ChunkedLossesMatchTheReferenceTerms) {
   }
   const at::Tensor gaussian = at::randn({300001}) * 2.0 + 0.3;
   const at::Tensor relu = at::relu(at::randn({70000}));
+  // Integers beyond both bounds of the candidate [-5, 5] (scale 10/255),
+  // whose bounds lie half-way between grid points: 5 / scale rounds the other
+  // way multiplied, and a clamped element's term would move by 2 |x - 5| steps.
+  std::vector<float> clamped;
+  for (int r = 0; r < 30; ++r)
+    for (float v : {-8.0f, -5.0f, -3.0f, -1.0f, 1.0f, 4.0f, 7.0f, 9.0f}) clamped.push_back(v);
   const std::vector<std::vector<float>> inputs = {
       std::vector<float>(gaussian.data_ptr<float>(), gaussian.data_ptr<float>() + 300001),
       std::vector<float>(relu.data_ptr<float>(), relu.data_ptr<float>() + 70000), edges,
-      {0.5f, -1.25f, 3.0f}};
+      {0.5f, -1.25f, 3.0f}, clamped,
+      std::vector<float>(clamped.begin(), clamped.begin() + 17)};
   for (const auto& x : inputs) {
     const float hi = *std::max_element(x.begin(), x.end());
     const float lo = std::min(*std::min_element(x.begin(), x.end()), 0.0f);
@@ -403,6 +414,7 @@ TEST(AlgorithmsIfmr, ChunkedLossesMatchTheReferenceTerms) {
       for (float r : alg::detail::arange_f32(0.7, 1.3, 0.01))
         cands.push_back({lo, r * hi, (r * hi - lo) / levels});
       cands.push_back({lo, 127.5f * s, 255.0f * s / levels});  // edges on the grid's half-way points
+      cands.push_back({-5.0f, 5.0f, 10.0f / levels});          // bounds half-way (8 bits)
       ASSERT_TRUE(alg::detail::chunked_losses_apply(cands));
       std::vector<double> want;
       for (const auto& c : cands) {
@@ -418,6 +430,11 @@ TEST(AlgorithmsIfmr, ChunkedLossesMatchTheReferenceTerms) {
       const double best = *std::min_element(want.begin(), want.end());
       const size_t finite = static_cast<size_t>(
           std::count_if(got.begin(), got.end(), [](double v) { return std::isfinite(v); }));
+      if (finite == 1) {  // the one candidate left must be the smallest
+        EXPECT_EQ(std::min_element(got.begin(), got.end()) - got.begin(),
+                  std::min_element(want.begin(), want.end()) - want.begin())
+            << "n=" << x.size() << " bits " << num_bits;
+      }
       for (size_t i = 0; i < cands.size(); ++i) {
         if (want[i] <= best * (1.0 + 4e-5)) {
           ASSERT_TRUE(std::isfinite(got[i])) << "candidate " << i << " n=" << x.size();
@@ -460,6 +477,24 @@ TEST(AlgorithmsIfmr, ChunkedLossesMatchTheReferenceTerms) {
 
   const std::vector<alg::detail::GridCandidate> too_wide = {{-3e6f, 3e6f, 1.0f}};
   EXPECT_FALSE(alg::detail::chunked_losses_apply(too_wide));
+}
+
+// Integer data whose second smallest is the lower percentile (the smallest
+// is clamped) and one of whose candidates, [-5, 5] at scale 10/255, has both
+// bounds half-way between grid points: multiplied by 1 / scale, -5 rounds to
+// the other grid point, and the clamped -8's term moved by 2.6 %, enough for a
+// wrong candidate to win alone (found by a randomised comparison with the
+// torch transcription).
+TEST(AlgorithmsIfmr, ClampedElementsTakeTheBoundsExactGridValue) {
+  const at::Tensor x = f32({-1.0f, 1.0f, 0.0f, -2.0f, -3.0f, -5.0f, 1.0f, 4.0f, 1.0f, -8.0f,
+                            -5.0f, 1.0f, -4.0f, -0.0f, -4.0f, 4.0f, -2.0f});
+  alg::IfmrOptions o = ifmr_options(true);
+  o.max_percentile = 0.99;
+  o.min_percentile = 0.9;
+  const auto got = alg::ifmr({x.slice(0, 0, 6), x.slice(0, 6, 12), x.slice(0, 12)}, o);
+  const auto want = torch_ifmr(x, true, 8, 0.01, 0.99, 0.9);
+  EXPECT_EQ(bits(got.scale), bits(want.first));
+  EXPECT_EQ(static_cast<float>(got.offset), want.second);
 }
 
 // More candidates than the chunked scan takes: the search runs on the
