@@ -196,16 +196,32 @@ def evaluate_qdq(task, qdq_file, fq_outputs):
     if not ort_check.available():
         return {'skipped': 'node or tests/ort/node_modules missing (scripts/setup.sh)'}
     chunk = max(1, ORT_CHUNK_FLOATS // task['x'][0].numel())
-    outs = [ort_check.run_ort(qdq_file, part) for part in task['x'].split(chunk)]
-    outputs = torch.cat(outs)
+
+    def run_all(path):
+        return torch.cat([ort_check.run_ort(path, part) for part in task['x'].split(chunk)])
+
+    outputs = run_all(qdq_file)
     metrics = task_score(task, outputs)
     same = sum(a == b for a, b in zip(decisions(task, outputs), decisions(task, fq_outputs)))
+    # The fake-quant model in the same runtime: what separates it from the QDQ
+    # model there is the QDQ model's arithmetic alone (integer kernels where ORT
+    # fuses, QuantizeLinear's x / scale), not torch's float rounding against
+    # ORT's (a chaotic model moves with either).
+    fake_quant_file = qdq_file.replace('_qdq_model.onnx', '_fake_quant_model.onnx')
+    fq_ort = run_all(fake_quant_file)
+    fq_ort_metrics = task_score(task, fq_ort)
+    same_in_ort = sum(a == b for a, b in zip(decisions(task, outputs), decisions(task, fq_ort)))
+    fq_ort_vs_torch = sum(a == b for a, b in zip(decisions(task, fq_ort),
+                                                 decisions(task, fq_outputs)))
     _, t_q = ort_check.run_ort(qdq_file, task['x'][:1], runs=ORT_RUNS)
     if 'fp32_ort_ms' not in task:
         _, t_f = ort_check.run_ort(fp32_onnx(task), task['x'][:1], runs=ORT_RUNS)
         task['fp32_ort_ms'] = statistics.median(t_f)
     ms = statistics.median(t_q)
     return dict(metrics, same_as_fake_quant=same, inputs=len(outputs), latency_ms=ms,
+                fake_quant_in_onnxruntime=fq_ort_metrics,
+                same_as_fake_quant_in_onnxruntime=same_in_ort,
+                fake_quant_onnxruntime_same_as_torch=fq_ort_vs_torch,
                 fp32_latency_ms=task['fp32_ort_ms'], latency_ratio=ms / task['fp32_ort_ms'],
                 size_ratio=os.path.getsize(qdq_file) / os.path.getsize(fp32_onnx(task)))
 
@@ -684,8 +700,11 @@ def format_row(task, row):
                    f' -> {row["subset_metric_final"]:.2f}, {len(row["history"])} trials)')
     q = row.get('qdq_onnxruntime')
     if q and 'skipped' not in q:
+        fq = q['fake_quant_in_onnxruntime']
         layers += (f'  (QDQ in ONNX Runtime: {q[m]:.2f}, {q["same_as_fake_quant"]}/{q["inputs"]} '
-                   f'decided as fake-quant, {q["latency_ms"]:.1f} ms vs FP32 {q["fp32_latency_ms"]:.1f} ms)')
+                   f'decided as fake-quant; fake-quant in ONNX Runtime {fq[m]:.2f}, the QDQ model '
+                   f'decides {q["same_as_fake_quant_in_onnxruntime"]} as it; '
+                   f'{q["latency_ms"]:.1f} ms vs FP32 {q["fp32_latency_ms"]:.1f} ms)')
     t = row['times_s']
     return (f'  {row["method"]:<40} {val:<16} drop {drop:>6}  int8 {layers:>7}  '
             f'quantize {t.get("quantize", 0):6.1f} s  eval {t["evaluation"]:6.1f} s')
@@ -771,7 +790,8 @@ def main():
 
 def markdown_table(out):
     lines = ['| model (metric) | method | result | drop (pt) | INT8 Conv/Linear | quantize s | eval s '
-             '| QDQ in ONNX Runtime: result, same as fake-quant, latency vs FP32 |',
+             '| QDQ in ONNX Runtime: result, same as fake-quant; fake-quant in ONNX Runtime: result, '
+             'QDQ same as it; QDQ latency vs FP32 |',
              '|---|---|---|---|---|---|---|---|']
     for t in out['tasks']:
         for r in t['rows']:
@@ -784,7 +804,9 @@ def markdown_table(out):
             drop = f'{r["drop"]:.2f}' if r['method'] != 'FP32' else ''
             layers = f'{r["int8_layers"]}/{r["total_layers"]}' if 'int8_layers' in r else ''
             q = r.get('qdq_onnxruntime') or {}
-            qdq = (f'{q[t["metric"]]:.2f}, {q["same_as_fake_quant"]}/{q["inputs"]}, '
+            qdq = (f'{q[t["metric"]]:.2f}, {q["same_as_fake_quant"]}/{q["inputs"]}; '
+                   f'{q["fake_quant_in_onnxruntime"][t["metric"]]:.2f}, '
+                   f'{q["same_as_fake_quant_in_onnxruntime"]}/{q["inputs"]}; '
                    f'{q["latency_ratio"]:.2f}x ({q["latency_ms"]:.1f} / {q["fp32_latency_ms"]:.1f} ms)'
                    if t['metric'] in q else '')
             lines.append(f'| {t["name"]} | {r["method"]} | {val} | {drop} | {layers} | '
