@@ -256,16 +256,18 @@ std::optional<ActivationQuant> IfmrCalibrator::add_batch(const at::Tensor& batch
         static_cast<double>(x.numel()) * static_cast<double>(options_.batch_num), 268435456.0)));
     detail::advise_huge_pages(data_.data(), data_.capacity() * sizeof(float));
   }
-  // The NaN/Inf check without a temporary tensor; a bad batch leaves nothing behind.
-  const float* p = x.data_ptr<float>();
-  const detail::FiniteRange range = detail::finite_min_max(p, x.numel());
-  if (!range.finite) detail::throw_invalid_value("activation");
-  min_ = seen_ == 0 ? range.min : std::min(min_, range.min);
-  max_ = seen_ == 0 ? range.max : std::max(max_, range.max);
+  // The NaN/Inf check as the batch is copied in; a bad batch leaves nothing behind.
   if (top_digit_counts_.empty()) top_digit_counts_.assign(detail::kTopDigits, 0);
   const size_t kept = data_.size(), n = static_cast<size_t>(x.numel());
   data_.resize(kept + n);
-  detail::copy_and_count_top_digits(p, n, data_.data() + kept, top_digit_counts_.data());
+  const detail::FiniteRange range = detail::copy_and_count_top_digits(
+      x.data_ptr<float>(), n, data_.data() + kept, top_digit_counts_.data());
+  if (!range.finite) {
+    data_.resize(kept);
+    detail::throw_invalid_value("activation");
+  }
+  min_ = seen_ == 0 ? range.min : std::min(min_, range.min);
+  max_ = seen_ == 0 ? range.max : std::max(max_, range.max);
   if (++seen_ < options_.batch_num) return std::nullopt;
   result_ = ifmr_search(data_, top_digit_counts_.data(), min_, max_, options_);
   std::vector<float>().swap(data_);  // nothing is needed any more

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "numeric.h"
 #include "sort_key.h"
 #include "vector_clones.h"
 
@@ -52,30 +53,32 @@ OPENAMCT_VECTOR_CLONES bool block_has_top_digit(const float* x, uint32_t first,
 
 }  // namespace
 
-// Four tables counted in turn, then added: neighbouring activations share
-// their top byte, and with one table each increment would wait for the
-// previous element's store to the same counter.
-void copy_and_count_top_digits(const float* src, size_t n, float* dst, size_t* top_counts) {
-  constexpr size_t kTables = 4;
-  size_t tables[kTables - 1][kTopDigits] = {};
-  size_t i = 0;
-  for (; i + kTables <= n; i += kTables) {
-    const float a = src[i], b = src[i + 1], c = src[i + 2], d = src[i + 3];
-    dst[i] = a;
-    dst[i + 1] = b;
-    dst[i + 2] = c;
-    dst[i + 3] = d;
-    ++top_counts[sort_key(a) >> 24];
-    ++tables[0][sort_key(b) >> 24];
-    ++tables[1][sort_key(c) >> 24];
-    ++tables[2][sort_key(d) >> 24];
+// In chunks that stay in L1: each is copied by memcpy (the batch comes from
+// memory, and a copy loop that also counts stalled on every load), checked
+// and counted from the copy, so the batch is read from memory once. Four
+// count tables in turn, then added: neighbouring activations share their top
+// byte, and with one table each increment would wait for the previous
+// element's store to the same counter.
+FiniteRange copy_and_count_top_digits(const float* src, size_t n, float* dst,
+                                      size_t* top_counts) {
+  constexpr size_t kTables = 4, kChunk = 4096;
+  size_t tables[kTables][kTopDigits] = {};
+  FiniteRange range{true, 0.0f, 0.0f};
+  for (size_t begin = 0; begin < n; begin += kChunk) {
+    const size_t end = std::min(n, begin + kChunk);
+    std::memcpy(dst + begin, src + begin, (end - begin) * sizeof(float));
+    const FiniteRange chunk = finite_min_max(dst + begin, static_cast<int64_t>(end - begin));
+    if (!chunk.finite) return chunk;
+    range.min = begin == 0 ? chunk.min : std::min(range.min, chunk.min);
+    range.max = begin == 0 ? chunk.max : std::max(range.max, chunk.max);
+    size_t i = begin;
+    for (; i + kTables <= end; i += kTables)
+      for (size_t t = 0; t < kTables; ++t) ++tables[t][sort_key(dst[i + t]) >> 24];
+    for (; i < end; ++i) ++tables[0][sort_key(dst[i]) >> 24];
   }
-  for (; i < n; ++i) {
-    dst[i] = src[i];
-    ++top_counts[sort_key(src[i]) >> 24];
-  }
-  for (size_t t = 0; t + 1 < kTables; ++t)
+  for (size_t t = 0; t < kTables; ++t)
     for (size_t d = 0; d < kTopDigits; ++d) top_counts[d] += tables[t][d];
+  return range;
 }
 
 std::vector<float> kth_smallest(const float* x, size_t n, const size_t* top_counts,

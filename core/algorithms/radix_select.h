@@ -9,14 +9,19 @@
 #include <cstddef>
 #include <vector>
 
+#include "numeric.h"
+
 namespace openamct::algorithms::detail {
 
 // Counts of the 256 values of the sort key's top byte (sign and exponent).
 constexpr size_t kTopDigits = 256;
 
-// dst[i] = src[i] for i < n, adding each element's top key byte to
-// top_counts[kTopDigits].
-void copy_and_count_top_digits(const float* src, size_t n, float* dst, size_t* top_counts);
+// dst[i] = src[i] for i < n (n > 0), adding each element's top key byte to
+// top_counts[kTopDigits], and the copy's smallest and largest element
+// (finite_min_max). When an element is NaN or infinite, `finite` is false and
+// nothing is added to top_counts (dst may be partly written).
+FiniteRange copy_and_count_top_digits(const float* src, size_t n, float* dst,
+                                      size_t* top_counts);
 
 // The ranks[j]-th smallest (1 <= rank <= n) of x[0, n) in sort-key order
 // (-0.0 before +0.0), given the top-byte counts of exactly x. Extra memory:

@@ -345,9 +345,12 @@ TEST(AlgorithmsIfmr, SelectionAndSortGiveTheSortedOrder) {
     std::vector<float> copied(n);
     std::vector<size_t> counts(alg::detail::kTopDigits, 0);
     const size_t first = n / 3 + 1;  // two batches of different parity
-    alg::detail::copy_and_count_top_digits(p, first, copied.data(), counts.data());
-    alg::detail::copy_and_count_top_digits(p + first, n - first, copied.data() + first,
-                                           counts.data());
+    const auto a = alg::detail::copy_and_count_top_digits(p, first, copied.data(), counts.data());
+    const auto b = alg::detail::copy_and_count_top_digits(p + first, n - first,
+                                                          copied.data() + first, counts.data());
+    ASSERT_TRUE(a.finite && b.finite);
+    EXPECT_EQ(std::min(a.min, b.min), t.min().item<float>());
+    EXPECT_EQ(std::max(a.max, b.max), t.max().item<float>());
     const std::vector<float> x(p, p + n);
     ASSERT_EQ(copied, x);
     std::vector<float> sorted = x;
@@ -623,6 +626,28 @@ TEST(AlgorithmsIfmr, NaNRaisesTheReferenceRuntimeError) {
       &kind);
   EXPECT_EQ(kind, openamct::ErrorKind::kRuntime);
   EXPECT_EQ(m, "The activation to be quantized has invalid value inf or nan!");
+}
+
+// The check runs as the batch is copied in, chunk by chunk: a NaN past the
+// first chunk still raises, and the calibrator goes on as if it had never
+// seen that batch (its elements and key counts are not kept).
+TEST(AlgorithmsIfmr, ABadBatchLeavesTheCalibratorAsItWas) {
+  at::manual_seed(4);
+  const at::Tensor first = at::randn({3000}), second = at::randn({5000}) * 2.0;
+  at::Tensor bad = at::randn({10000}) * 50.0;
+  bad[9000] = std::numeric_limits<float>::quiet_NaN();
+  alg::IfmrOptions o = ifmr_options(true);
+  o.batch_num = 2;
+  alg::IfmrCalibrator cal(o);
+  EXPECT_FALSE(cal.add_batch(first).has_value());
+  EXPECT_EQ(error_of([&] { cal.add_batch(bad); }),
+            "The activation to be quantized has invalid value inf or nan!");
+  EXPECT_EQ(cal.kept_bytes(), 3000 * sizeof(float));
+  const auto r = cal.add_batch(second);
+  ASSERT_TRUE(r.has_value());
+  const auto want = alg::ifmr({first, second}, ifmr_options(true));
+  EXPECT_EQ(bits(r->scale), bits(want.scale));
+  EXPECT_EQ(r->offset, want.offset);
 }
 
 TEST(AlgorithmsIfmr, InfRaisesTheReferenceRuntimeError) {
