@@ -99,7 +99,7 @@ __attribute__((always_inline)) inline double vector_square_sum(const float* x, s
 // Adds each listed candidate's squared errors over x[0, m) to sums[candidate].
 template <bool kDivide>
 __attribute__((always_inline)) inline void score_chunk(const float* x, size_t m,
-                                                       const GridCandidate* cands,
+                                                       const ScanCandidate* cands,
                                                        const uint32_t* which, size_t count,
                                                        double* sums) {
   const size_t vector_end = m / kGroup * kGroup;
@@ -117,7 +117,7 @@ __attribute__((always_inline)) inline void score_chunk(const float* x, size_t m,
     chunk_max = std::max(chunk_max, high[q]);
   }
   for (size_t j = 0; j < count; ++j) {
-    const ScanCandidate c(cands[which[j]]);
+    const ScanCandidate c = cands[which[j]];  // a copy: the stores below cannot alias it
     double sum = chunk_min >= c.low && chunk_max <= c.high
                      ? vector_square_sum<kDivide, false>(x, vector_end, c)
                      : vector_square_sum<kDivide, true>(x, vector_end, c);
@@ -135,14 +135,14 @@ __attribute__((always_inline)) inline void score_chunk(const float* x, size_t m,
 }
 
 OPENAMCT_VECTOR_CLONES void score_chunk_multiplying(const float* x, size_t m,
-                                                    const GridCandidate* cands,
+                                                    const ScanCandidate* cands,
                                                     const uint32_t* which, size_t count,
                                                     double* sums) {
   score_chunk<false>(x, m, cands, which, count, sums);
 }
 
 OPENAMCT_VECTOR_CLONES void score_chunk_dividing(const float* x, size_t m,
-                                                 const GridCandidate* cands,
+                                                 const ScanCandidate* cands,
                                                  const uint32_t* which, size_t count,
                                                  double* sums) {
   score_chunk<true>(x, m, cands, which, count, sums);
@@ -152,12 +152,14 @@ OPENAMCT_VECTOR_CLONES void score_chunk_dividing(const float* x, size_t m,
 std::vector<double> scan(const float* x, size_t n, const std::vector<GridCandidate>& cands,
                          const std::vector<uint32_t>& which, bool divide) {
   std::vector<double> sums(cands.size(), 0.0);
+  const std::vector<ScanCandidate> scan_cands(cands.begin(), cands.end());
   for (size_t begin = 0; begin < n; begin += kChunk) {
     const size_t m = std::min(kChunk, n - begin);
     if (divide)
-      score_chunk_dividing(x + begin, m, cands.data(), which.data(), which.size(), sums.data());
+      score_chunk_dividing(x + begin, m, scan_cands.data(), which.data(), which.size(),
+                           sums.data());
     else
-      score_chunk_multiplying(x + begin, m, cands.data(), which.data(), which.size(),
+      score_chunk_multiplying(x + begin, m, scan_cands.data(), which.data(), which.size(),
                               sums.data());
   }
   return sums;
