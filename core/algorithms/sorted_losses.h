@@ -1,8 +1,10 @@
-// IFMR's fast loss: the data sorted once, then the squared error of any
-// clamp-round-to-grid quantiser in O(grid cells * 64 + elements / 4096) instead of
-// a pass over every element. The result is double-precision arithmetic on
-// the exact per-element float32 quantised values: close to, not bit-equal
-// with, torch's float32 mse_loss; ifmr.cpp re-evaluates near ties with torch.
+// IFMR's loss for long candidate lists (more than the chunked scan of
+// chunked_losses.h takes): the data sorted once, then the squared error of
+// any clamp-round-to-grid quantiser in O(grid cells * 64 + elements / 4096)
+// instead of a pass over every element. The result is double-precision
+// arithmetic on the exact per-element float32 quantised values: close to, not
+// bit-equal with, torch's float32 mse_loss; ifmr.cpp re-evaluates near ties
+// with torch.
 #pragma once
 
 #include <cstddef>
