@@ -27,7 +27,6 @@
 #include <cstring>
 #include <limits>
 
-#include "common/round_half_even.h"
 #include "vector_clones.h"
 
 namespace openamct::algorithms::detail {
@@ -59,9 +58,6 @@ struct ScanCandidate {
         inverse(1.0f / c.scale),
         q_low(quantised(low, c)),
         q_high(quantised(c.hi, c)) {}
-  static float quantised(float v, const GridCandidate& c) {
-    return rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
-  }
 };
 
 // The squared errors of one candidate over x[0, vector_end), a multiple of

@@ -79,17 +79,6 @@ void check_options(const IfmrOptions& o) {
     throw_value_error("ifmr: batch_num " + std::to_string(o.batch_num) + " must be at least 1");
 }
 
-// The reference's loss of one candidate, mse_loss(round(clamp(x) / s) * s, x),
-// with the bits torch gives: the element operations are exact IEEE float32
-// operations, so one fused pass reproduces each squared error bit for bit
-// (with none of torch's five temporaries); their mean is then torch's own
-// at::mean, so the summation order, and with it the rounding, is torch's.
-// `squares` is a scratch buffer of x's size (uninitialised: every element is
-// written before it is read), made on first use and reused across candidates.
-inline float quantise(float v, const detail::GridCandidate& c) {
-  return detail::rne(std::min(std::max(v, c.lo), c.hi) / c.scale) * c.scale;
-}
-
 // Two candidates with the same scale that quantise the smallest and the
 // largest element alike quantise every element alike (the quantiser is
 // monotone and they differ only in where they clamp), so their squared
@@ -106,6 +95,13 @@ struct QuantiserKey {
   }
 };
 
+// The reference's loss of one candidate, mse_loss(round(clamp(x) / s) * s, x),
+// with the bits torch gives: the element operations are exact IEEE float32
+// operations, so one fused pass reproduces each squared error bit for bit
+// (with none of torch's five temporaries); their mean is then torch's own
+// at::mean, so the summation order, and with it the rounding, is torch's.
+// `squares` is a scratch buffer of x's size (uninitialised: every element is
+// written before it is read), made on first use and reused across candidates.
 float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
                  std::unique_ptr<float[]>& squares) {
   const size_t n = x.size();
@@ -116,7 +112,7 @@ float exact_loss(const std::vector<float>& x, const detail::GridCandidate& c,
   const detail::GridCandidate local = c;  // a copy: the stores below cannot alias it
   for (size_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float d = quantise(v, local) - v;
+    const float d = detail::quantised(v, local) - v;
     squares[i] = d * d;
   }
   const at::Tensor t = at::from_blob(squares.get(), {static_cast<int64_t>(n)},
@@ -131,22 +127,24 @@ constexpr size_t kMaxChunkedCandidates = 160;
 
 ActivationQuant ifmr_search(const std::vector<float>& data, const size_t* top_digit_counts,
                             float x_min, float x_max, const IfmrOptions& o) {
-  const int64_t n = static_cast<int64_t>(data.size());
   const size_t count = data.size();
+  const auto rank_of = [count](double p) {
+    return static_cast<size_t>(percentile_rank(p, static_cast<int64_t>(count)));
+  };
   // The percentiles are clipped at 0 (max0 >= 0 >= min0), so a rank that
   // falls among the elements on 0's other side needs no selection: a ReLU's
   // lower percentile is 0 however many zeros share its top key byte.
-  const size_t max_rank = count + 1 - static_cast<size_t>(percentile_rank(o.max_percentile, n));
-  const size_t min_rank = static_cast<size_t>(percentile_rank(o.min_percentile, n));
-  size_t negative = 0;  // elements with the sign bit set, -0.0 included
-  for (size_t d = 0; d < detail::kTopDigits / 2; ++d) negative += top_digit_counts[d];
+  const size_t max_rank = count + 1 - rank_of(o.max_percentile);
+  const size_t min_rank = rank_of(o.min_percentile);
+  size_t sign_bit_set = 0;  // the negative elements, -0.0 included
+  for (size_t d = 0; d < detail::kTopDigits / 2; ++d) sign_bit_set += top_digit_counts[d];
   std::vector<size_t> ranks;
-  if (max_rank > negative) ranks.push_back(max_rank);
-  if (min_rank <= negative) ranks.push_back(min_rank);
+  if (max_rank > sign_bit_set) ranks.push_back(max_rank);
+  if (min_rank <= sign_bit_set) ranks.push_back(min_rank);
   const std::vector<float> selected =
       detail::kth_smallest(data.data(), count, top_digit_counts, ranks);
-  float max0 = max_rank > negative ? selected.front() : 0.0f;
-  float min0 = min_rank <= negative ? selected.back() : 0.0f;
+  float max0 = max_rank > sign_bit_set ? selected.front() : 0.0f;
+  float min0 = min_rank <= sign_bit_set ? selected.back() : 0.0f;
   max0 = max0 > 0.0f ? max0 : 0.0f;  // Python max(tensor(0.), v)
   min0 = min0 < 0.0f ? min0 : 0.0f;
 
@@ -168,7 +166,7 @@ ActivationQuant ifmr_search(const std::vector<float>& data, const size_t* top_di
     cands.push_back({o.with_offset ? min0 : -c, c, s});
   }
   std::vector<QuantiserKey> keys;
-  for (const auto& c : cands) keys.push_back({c.scale, quantise(x_min, c), quantise(x_max, c)});
+  for (const auto& c : cands) keys.push_back({c.scale, detail::quantised(x_min, c), detail::quantised(x_max, c)});
   const bool exact_only = std::max(std::fabs(x_min), std::fabs(x_max)) > kExactOnlyMagnitude;
   std::vector<double> approx;
   if (!exact_only) {
