@@ -145,7 +145,7 @@ class Exported:
 
 
 def export_copy(model, input_data, weights=None, input_names=None, output_names=None,
-                 dynamic_axes=None):
+                dynamic_axes=None):
     """Exported of a marker-wrapped copy of `model` holding `weights`
     ({parameter name: tensor}, names as in model.named_parameters())."""
     work = copy.deepcopy(model)
