@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "text/atomic_file.h"
+#include "onnx/ceil_mode_pools.h"
 #include "onnx/deploy_pass.h"
 #include "onnx/fake_quant_pass.h"
 #include "onnx/model_io.h"
@@ -331,6 +332,7 @@ onnx::ModelProto build_qdq_model(onnx::ModelProto m, const std::vector<LayerQuan
   make_deploy_graph(m.mutable_graph(), layers);
   order_nodes(m.mutable_graph());
   make_qdq_graph(m.mutable_graph(), layers);
+  pad_ceil_mode_pools_before_quantizing(m.mutable_graph());
   if (outputs) {
     std::vector<std::string> names;
     for (const auto& p : layers) names.push_back(p.layer);

@@ -174,6 +174,24 @@ def _probe_integers(prefix, work):
     return paths, points
 
 
+def _padded_where_qdq_pads(model, points, integers):
+    """The fake-quant model's integers at `points`, zero-padded where the QDQ model pads before
+    quantising (a ceil-mode average pool, core/onnx/ceil_mode_pools.h): 0 is the zero point."""
+    producers, nodes = _node_by_output(model), {n.name: n for n in model.graph.node}
+    constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t)
+                 for n in model.graph.node if n.op_type == 'Constant'}
+    constants.update({t.name: numpy_helper.to_array(t) for t in model.graph.initializer})
+    out = []
+    for (name, _), values in zip(points, integers):
+        pad = producers.get(nodes[name].input[0])
+        if pad is not None and pad.op_type == 'Pad':
+            pads = constants[pad.input[1]].astype(int)
+            rank = len(pads) // 2
+            values = np.pad(values, list(zip(pads[:rank], pads[rank:])))
+        out.append(values)
+    return out
+
+
 def assert_qdq_matches_fake_quant(prefix, x, work, float_output=None):
     """The agreement of the module docstring. Returns the output difference in steps of the
     models as saved, and whether an activation integer flipped (free-running, or at a
@@ -184,6 +202,7 @@ def assert_qdq_matches_fake_quant(prefix, x, work, float_output=None):
     (qdq_probe, fake_probe), points = _probe_integers(prefix, work)
     got = run_ort(qdq_probe, [x], str(work / 'ort_qdq'))
     want = run_ort(fake_probe, [x], str(work / 'ort_fake'))
+    want = want[:1] + _padded_where_qdq_pads(qdq, points, want[1:])
     flipped = False
     for i, (name, scale_d) in enumerate(points):
         d = np.abs(np.round(got[1 + i] / np.float32(scale_d)) - want[1 + i])
@@ -479,6 +498,44 @@ def test_softmax_of_unknown_rank_is_spelled_out_as_opset_11_computes_it(tmp_path
     # fc's input flips, which moves an output by scale_d * |w|.
     step = dict(kit.read_record(rec))['fc']['scale_d'] * model.fc.weight.abs().max().item()
     assert np.abs(got - want).max() <= step + 1e-6
+
+
+class CeilModePools(nn.Module):
+    """Average pools whose last windows hang past the padded input (ceil_mode), padded
+    (exported as Pad -> AveragePool) and not."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True)  # 8x8 -> 5x5
+        self.conv2 = nn.Conv2d(4, 6, 1)
+        self.pool2 = nn.AvgPool2d(2, stride=2, ceil_mode=True)             # 5x5 -> 3x3
+        self.fc = nn.Linear(6, 5)
+
+    def forward(self, x):
+        y = self.pool2(self.conv2(self.pool(torch.relu(self.conv(x)))))
+        return self.fc(y.mean((2, 3)))
+
+
+@needs_ort
+def test_ceil_mode_average_pools_run_like_fake_quant(tmp_path):
+    """ONNX Runtime folds a Pad between DequantizeLinear and a ceil-mode pool into the pool
+    and divides its overhanging windows by the whole kernel (up to 80 integers off on the
+    next layer's input before core/onnx/ceil_mode_pools.h): the QDQ model pads first."""
+    torch.manual_seed(0)
+    prefix, _, _ = run_flow(CeilModePools().eval(), tmp_path)
+    qdq = onnx.load(prefix + '_qdq_model.onnx')
+    producers = _node_by_output(qdq)
+    for layer in ('pool', 'pool2'):
+        q = next(n for n in qdq.graph.node if n.name == layer + '.quant')
+        pad = producers[q.input[0]]
+        assert pad.op_type == 'Pad'
+        assert producers[pad.input[0]].op_type not in ('DequantizeLinear', 'QuantizeLinear')
+        pool = next(n for n in qdq.graph.node if n.name == layer)
+        assert pool.op_type == 'AveragePool' and producers[pool.input[0]].op_type == \
+            'DequantizeLinear'
+    steps, flipped = assert_qdq_matches_fake_quant(prefix, _data(7).numpy(), tmp_path)
+    assert not flipped and steps.max() <= 1 + 1e-5
 
 
 def test_default_formats_write_the_reference_files_only(tmp_path):
