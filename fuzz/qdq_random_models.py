@@ -11,14 +11,15 @@ stride, padding, ceil_mode, count_include_pad), a MaxPool2d, a residual pair of
 Convs, two Convs of one input concatenated, or a Linear over the channels (1-d),
 with ReLU, ReLU6, HardSwish or nothing after it, then global pooling and one or
 two Linear layers (with or without bias). The flow runs with or without
-activation offset, IFMR or HFMG, and save_model writes all three models.
+activation offset, IFMR or HFMG, and save_model writes all three models (the
+QDQ model with int8 or, in 30 % of the cases, uint8 activations).
 
 A finding is any case that fails tests/python/test_qdq.py's agreement checks
-(every activation integer equal up to the first flip; every layer, fed the
-fake-quant model's integers, within 0.1 % / one step; the outputs as saved
-within one step where nothing flips, else closer than the float model) or a
-flow step that raises. The case's seed is printed; rerun it with --seed S
---cases 1.
+(every layer, fed the fake-quant model's integers, makes the same integers but
+at rounding ties and an output within one step; the outputs as saved within
+one step where no tie flips, else closer than the float model) or a flow step
+that raises (but for the reference's own refusal of a bias beyond int32). The
+case's seed is printed; rerun it with --seed S --cases 1.
 """
 import argparse
 import json
@@ -219,12 +220,18 @@ def run_case(seed, work):
         cm(data[0])
         cm(data[1])
     prefix = str(work / 'out' / 'quant')
-    amct.save_model(mod, rec, prefix, formats=('deploy', 'fake_quant', 'qdq'))
+    uint8 = rng.random() < 0.3
+    if uint8:  # the zero points +128: ONNX Runtime's x86 kernels' own type
+        amct.save_model(mod, rec, prefix, formats=('deploy', 'fake_quant'))
+        amct.save_model(mod, rec, prefix, formats=('qdq',), activation_dtype='uint8')
+    else:
+        amct.save_model(mod, rec, prefix, formats=('deploy', 'fake_quant', 'qdq'))
     x = data[2].numpy()
     with torch.no_grad():
         float_output = model(data[2]).numpy()
     steps, flipped = qdq_checks.assert_qdq_matches_fake_quant(prefix, x, work, float_output)
-    return text, 'offset=%s algo=%s' % (offset, 'hfmg' if hfmg else 'ifmr'), steps.max(), flipped
+    return text, 'offset=%s algo=%s%s' % (offset, 'hfmg' if hfmg else 'ifmr',
+                                          ' uint8' if uint8 else ''), steps.max(), flipped
 
 
 def main():
@@ -232,17 +239,25 @@ def main():
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--cases', type=int, default=50)
     args = parser.parse_args()
-    findings = 0
+    findings = skipped = 0
     for seed in range(args.seed, args.seed + args.cases):
         with tempfile.TemporaryDirectory() as d:
             try:
                 text, opts, steps, flipped = run_case(seed, pathlib.Path(d))
                 print('seed %d ok: %s %s: %.3g steps%s' % (
-                    seed, text, opts, steps, ' (after a flip)' if flipped else ''), flush=True)
+                    seed, text, opts, steps, ' (after a tie)' if flipped else ''), flush=True)
+            except RuntimeError as e:
+                if str(e) != 'Do bias quantize failed.':
+                    raise
+                # The reference refuses a bias beyond int32 (scale_w * scale_d too small for
+                # it; the drawn weights are scaled at random): not a finding.
+                print('seed %d skipped: a bias beyond int32, refused as the reference does' %
+                      seed, flush=True)
+                skipped += 1
             except Exception:  # pylint: disable=broad-except
                 findings += 1
                 print('seed %d FINDING:\n%s' % (seed, traceback.format_exc()), flush=True)
-    print('%d cases, %d findings' % (args.cases, findings))
+    print('%d cases, %d findings, %d skipped' % (args.cases, findings, skipped))
     return 1 if findings else 0
 
 

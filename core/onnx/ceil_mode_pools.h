@@ -12,6 +12,11 @@
 // pad value 0 quantises to the zero point, which dequantises to 0 again)
 // leaves the runtime a pool whose windows it divides as torch does. The
 // integers are unchanged.
+//
+// Only where the padded sizes are known and no window starts inside the end
+// padding: there the exported graph's pool (on the padded tensor) has more
+// windows than torch's, which drops such a window, and ONNX Runtime's folded
+// pool follows torch; moving the Pad would keep the extra window.
 #pragma once
 
 #include <onnx/onnx_pb.h>
@@ -20,9 +25,11 @@ namespace openamct {
 namespace onnx_passes {
 
 // For each AveragePool with ceil_mode 1 fed by a zero-valued constant Pad of a
-// DequantizeLinear of a QuantizeLinear, each read by that node alone: the Pad
-// moves in front of the QuantizeLinear. Other pools stay as they are.
-void pad_ceil_mode_pools_before_quantizing(onnx::GraphProto* g);
+// DequantizeLinear of a QuantizeLinear, each read by that node alone, whose
+// padded input has static spatial sizes (shape inference) and whose last
+// window starts before the end padding on every axis: the Pad moves in front
+// of the QuantizeLinear. Other pools stay as they are.
+void pad_ceil_mode_pools_before_quantizing(onnx::ModelProto* m);
 
 }  // namespace onnx_passes
 }  // namespace openamct

@@ -332,7 +332,6 @@ onnx::ModelProto build_qdq_model(onnx::ModelProto m, const std::vector<LayerQuan
   make_deploy_graph(m.mutable_graph(), layers);
   order_nodes(m.mutable_graph());
   make_qdq_graph(m.mutable_graph(), layers);
-  pad_ceil_mode_pools_before_quantizing(m.mutable_graph());
   if (outputs) {
     std::vector<std::string> names;
     for (const auto& p : layers) names.push_back(p.layer);
@@ -346,6 +345,9 @@ onnx::ModelProto build_qdq_model(onnx::ModelProto m, const std::vector<LayerQuan
     give_each_reader_its_quantizer(m.mutable_graph());
   }
   strip_op_data_type(m.mutable_graph());
+  order_nodes(m.mutable_graph());
+  // On a graph of standard ops in file order: it needs shape inference.
+  pad_ceil_mode_pools_before_quantizing(&m);
   order_nodes(m.mutable_graph());
   check_qdq_model(m);
   return m;

@@ -20,8 +20,9 @@ namespace {
 using op::test::float_value;
 using op::test::node;
 
-// x[1,1,5,5] -> Q q -> DQ d -> Pad p (pads 1) -> AveragePool a (k3 s2 ceil) -> y[1,1,3,3].
-onnx::ModelProto pool_model(int64_t ceil_mode = 1) {
+// x[1,1,5,5] -> Q q -> DQ d -> Pad p (pads 1) -> AveragePool a (k3 s2 ceil) -> y[1,1,3,3]:
+// on the padded 7, windows start at 0, 2 and 4, the last before the end padding.
+onnx::ModelProto pool_model(int64_t ceil_mode = 1, int64_t kernel = 3) {
   onnx::ModelProto m = op::test::empty_model(13);
   onnx::GraphProto* g = m.mutable_graph();
   float_value(g->add_input(), "x", {1, 1, 5, 5});
@@ -38,21 +39,22 @@ onnx::ModelProto pool_model(int64_t ceil_mode = 1) {
   auto* k = pool.add_attribute();
   k->set_name("kernel_shape");
   k->set_type(onnx::AttributeProto::INTS);
-  k->add_ints(3);
-  k->add_ints(3);
+  k->add_ints(kernel);
+  k->add_ints(kernel);
   auto* st = pool.add_attribute();
   st->set_name("strides");
   st->set_type(onnx::AttributeProto::INTS);
   st->add_ints(2);
   st->add_ints(2);
   *g->add_node() = pool;
-  float_value(g->add_output(), "y", {1, 1, 3, 3});
+  const int64_t out = kernel == 3 ? 3 : 4;  // ceil((7 - k) / 2) + 1
+  float_value(g->add_output(), "y", {1, 1, out, out});
   return m;
 }
 
 void expect_unchanged(onnx::ModelProto m) {
   const std::string before = m.SerializeAsString();
-  op::pad_ceil_mode_pools_before_quantizing(m.mutable_graph());
+  op::pad_ceil_mode_pools_before_quantizing(&m);
   EXPECT_EQ(m.SerializeAsString(), before);
 }
 
@@ -60,7 +62,7 @@ void expect_unchanged(onnx::ModelProto m) {
 
 TEST(CeilModePools, ThePadMovesInFrontOfTheQuantizer) {
   onnx::ModelProto m = pool_model();
-  op::pad_ceil_mode_pools_before_quantizing(m.mutable_graph());
+  op::pad_ceil_mode_pools_before_quantizing(&m);
   op::order_nodes(m.mutable_graph());
   const onnx::GraphProto& g = m.graph();
   ASSERT_EQ(g.node_size(), 4);
@@ -78,6 +80,24 @@ TEST(CeilModePools, ThePadMovesInFrontOfTheQuantizer) {
 
 TEST(CeilModePools, APoolWithoutCeilModeStaysAsItIs) { expect_unchanged(pool_model(0)); }
 
+TEST(CeilModePools, APoolWithAWindowStartingInTheEndPaddingStaysAsItIs) {
+  // k2 s2 on the padded 7: windows at 0, 2, 4 and 6, the last inside the end padding,
+  // which torch drops and a pool on the padded tensor keeps.
+  expect_unchanged(pool_model(1, 2));
+}
+
+TEST(CeilModePools, APoolOfUnknownSpatialSizeStaysAsItIs) {
+  onnx::ModelProto m = pool_model();
+  auto* dims = m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
+                   ->mutable_shape();
+  dims->mutable_dim(2)->set_dim_param("h");
+  expect_unchanged(m);
+  dims->mutable_dim(2)->set_dim_value(5);  // a dynamic batch alone does not matter
+  dims->mutable_dim(0)->set_dim_param("batch");
+  op::pad_ceil_mode_pools_before_quantizing(&m);
+  EXPECT_EQ(node(m.graph(), "p").input(0), "x");
+}
+
 TEST(CeilModePools, APadOfAnotherValueOrModeStaysAsItIs) {
   onnx::ModelProto valued = pool_model();
   *valued.mutable_graph()->add_initializer() = op::float_tensor("one", {}, {1.0f});
@@ -91,7 +111,7 @@ TEST(CeilModePools, APadOfAnotherValueOrModeStaysAsItIs) {
   onnx::ModelProto zero = pool_model();  // an explicit 0 is the default: moved
   *zero.mutable_graph()->add_initializer() = op::float_tensor("zero", {}, {0.0f});
   zero.mutable_graph()->mutable_node(2)->add_input("zero");
-  op::pad_ceil_mode_pools_before_quantizing(zero.mutable_graph());
+  op::pad_ceil_mode_pools_before_quantizing(&zero);
   EXPECT_EQ(node(zero.graph(), "p").input(0), "x");
 }
 
