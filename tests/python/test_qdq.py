@@ -18,9 +18,10 @@ integers, each within 2e-5 of half-way). So:
   the fake-quant model rounded lies within 2^-16 * max(1, |value|) of half-way
   (assert_only_ties_differ: a wrong scale, zero point, axis or weight moves
   integers nowhere near half-way; after a Linear of a 3-d input with its float
-  bias, which ONNX Runtime rounds, within that rounding of half-way), and each output is within one step of the
-  fake-quant output (over the kit: equal), where one step is what one integer
-  of the last layer's input moves output channel c by: scale_d * max_i |W[i, c]|.
+  bias, which ONNX Runtime rounds, within that rounding of half-way), and each
+  output is within one step of the fake-quant output (over the kit: equal),
+  where one step is what one integer of the last layer's input moves output
+  channel c by: scale_d * max_i |W[i, c]|.
   This checks every layer, also those behind a tie (tested: a 0.05 % error in
   fc's weight scale of ResNet-18 is caught);
 * the models as saved, where that run finds no tie: each output within one
@@ -149,41 +150,45 @@ def run_kit_flow(case, work):
 KIT_CASES = [c for c in kit.cases() if c.get('expect') == 'ok']
 
 
-def _probe_fake_quant(prefix, work):
-    """The fake-quant model with every quantisation point as extra outputs, and the points
-    (QDQ QuantizeLinear name, scale_d): first `<q>.fakequant.sub` at every point (the integer
-    q - offset_d), then `<q>.fakequant.mul` (x * (1/scale_d), the value it rounds)."""
-    qdq = onnx.load(prefix + '_qdq_model.onnx')
+def _points(qdq, inits):
+    """The quantisation points of the QDQ model, (QuantizeLinear name, scale_d), in node order.
+    `<q>/reader<k>`: a copy of q for another reader (reader_quantizers.h), the same integers."""
+    return [(n.name, float(inits[n.input[1]])) for n in qdq.graph.node
+            if n.op_type == 'QuantizeLinear' and '/reader' not in n.name]
+
+
+def _probe_fake_quant(prefix, points, work):
+    """The fake-quant model with every quantisation point as extra outputs: first
+    `<q>.fakequant.sub` at every point (the integer q - offset_d), then `<q>.fakequant.mul`
+    (x * (1/scale_d), the value it rounds)."""
     fake = onnx.load(prefix + '_fake_quant_model.onnx')
-    inits = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
-    # `<q>/reader<k>`: a copy of q for another reader (reader_quantizers.h), the same integers.
-    points = [(n.name, float(inits[n.input[1]])) for n in qdq.graph.node
-              if n.op_type == 'QuantizeLinear' and '/reader' not in n.name]
     for suffix in ('.fakequant.sub.output0', '.fakequant.mul.output0'):
         for name, _ in points:
             fake.graph.output.append(onnx.helper.make_tensor_value_info(
                 name + suffix, onnx.TensorProto.FLOAT, None))
     path = str(work / 'probe_fake.onnx')
     onnx.save(fake, path)
-    return path, points
+    return path
 
 
-def _padded_where_qdq_pads(model, points, integers):
-    """The fake-quant model's integers at `points`, zero-padded where the QDQ model pads before
-    quantising (a ceil-mode average pool, core/onnx/ceil_mode_pools.h): 0 is the zero point."""
-    producers, nodes = _node_by_output(model), {n.name: n for n in model.graph.node}
+def _pads_before_quantizing(qdq, inits, points):
+    """Per point, np.pad's widths where the QDQ model pads before quantising (a ceil-mode
+    average pool, core/onnx/ceil_mode_pools.h), else None. The fake-quant model's values
+    there are unpadded; padded with 0, the zero point, they are the QDQ model's."""
+    producers, nodes = _node_by_output(qdq), {n.name: n for n in qdq.graph.node}
     constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t)
-                 for n in model.graph.node if n.op_type == 'Constant'}
-    constants.update({t.name: numpy_helper.to_array(t) for t in model.graph.initializer})
-    out = []
-    for (name, _), values in zip(points, integers):
+                 for n in qdq.graph.node if n.op_type == 'Constant'}
+    widths = []
+    for name, _ in points:
         pad = producers.get(nodes[name].input[0])
-        if pad is not None and pad.op_type == 'Pad':
-            pads = constants[pad.input[1]].astype(int)
-            rank = len(pads) // 2
-            values = np.pad(values, list(zip(pads[:rank], pads[rank:])))
-        out.append(values)
-    return out
+        if pad is None or pad.op_type != 'Pad':
+            widths.append(None)
+            continue
+        pads = (inits[pad.input[1]] if pad.input[1] in inits
+                else constants[pad.input[1]]).astype(int)
+        rank = len(pads) // 2
+        widths.append(list(zip(pads[:rank], pads[rank:])))
+    return widths
 
 
 def assert_qdq_matches_fake_quant(prefix, x, work, float_output=None):
@@ -192,12 +197,14 @@ def assert_qdq_matches_fake_quant(prefix, x, work, float_output=None):
     qdq = onnx.load(prefix + '_qdq_model.onnx')
     onnx.checker.check_model(qdq)
     onnx.shape_inference.infer_shapes(qdq, check_type=True, strict_mode=True)
-    fake_probe, points = _probe_fake_quant(prefix, work)
-    want = run_ort(fake_probe, [x], str(work / 'ort_fake'))
+    inits = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
+    points = _points(qdq, inits)
+    want = run_ort(_probe_fake_quant(prefix, points, work), [x], str(work / 'ort_fake'))
     n = len(points)
-    rounded = _padded_where_qdq_pads(qdq, points, want[1 + n:])
-    want = want[:1] + _padded_where_qdq_pads(qdq, points, want[1:1 + n])
-    ties = assert_each_layer_matches_fake_quant(prefix, x, work, points, want, rounded)
+    widths = _pads_before_quantizing(qdq, inits, points)
+    padded = [v if w is None else np.pad(v, w) for v, w in zip(want[1:], widths + widths)]
+    want, rounded = want[:1] + padded[:n], padded[n:]
+    ties = assert_each_layer_matches_fake_quant(qdq, inits, x, work, points, want, rounded)
     flipped = ties > 0
     # The output of the models as saved: the probes' extra outputs change what ONNX
     # Runtime fuses, so the outputs compared are those of the files a user runs.
@@ -214,26 +221,27 @@ def assert_qdq_matches_fake_quant(prefix, x, work, float_output=None):
     return steps, flipped
 
 
-def _forced_qdq(prefix, points, integers, work):
-    """The QDQ model with each activation QuantizeLinear's readers fed from a QuantizeLinear of
-    a new graph input instead, and each own QuantizeLinear read out through a DequantizeLinear
-    of its own. Fed integers * scale_d, every layer computes from the fake-quant model's
-    integers, and its own quantisation shows what it makes of them. The extra QuantizeLinear
-    gives the fed integers back exactly (|k| <= 255, so k * s / s rounds to k) and keeps the
-    model's Q -> DQ -> layer pattern that ONNX Runtime fuses: a float input straight into the
-    layer would be run by other kernels (DQ(weight) -> Gemm on a float input becomes
-    MatMulNBits, which quantises that input its own way). Returns the model's path, the feeds
-    after the model's input, and the read-outs' point indices, in output order."""
-    model = onnx.load(prefix + '_qdq_model.onnx')
+def _forced_qdq(qdq, inits, points, integers, work):
+    """A copy of the QDQ model with each activation QuantizeLinear's readers fed from a
+    QuantizeLinear of a new graph input instead, and each own QuantizeLinear read out through
+    a DequantizeLinear of its own. Fed integers * scale_d, every layer computes from the
+    fake-quant model's integers, and its own quantisation shows what it makes of them. The
+    extra QuantizeLinear gives the fed integers back exactly (|k| <= 255, so k * s / s rounds
+    to k) and keeps the model's Q -> DQ -> layer pattern that ONNX Runtime fuses: a float
+    input straight into the layer would be run by other kernels (DQ(weight) -> Gemm on a float
+    input becomes MatMulNBits, which quantises that input its own way). Returns the model's
+    path, the feeds after the model's input, and the read-outs' point indices, in output
+    order."""
+    model = onnx.ModelProto()
+    model.CopyFrom(qdq)
     index = {name: i for i, (name, _) in enumerate(points)}
     feeds, probes, added = [], [], []
     for q in [n for n in model.graph.node if n.op_type == 'QuantizeLinear']:
         i = index[q.name.split('/reader')[0]]  # a reader's copy holds its point's integers
-        scale = numpy_helper.to_array(_initializers(model)[q.input[1]])
         feed, forced = 'forced_input.' + q.name, 'forced.' + q.output[0]
         for reader in model.graph.node:
             reader.input[:] = [forced if t == q.output[0] else t for t in reader.input]
-        feeds.append(np.float32(integers[i]) * scale.astype(np.float32))
+        feeds.append(np.float32(integers[i]) * inits[q.input[1]].astype(np.float32))
         model.graph.input.append(onnx.helper.make_tensor_value_info(
             feed, onnx.TensorProto.FLOAT, list(feeds[-1].shape)))
         added.append(onnx.helper.make_node('QuantizeLinear', [feed] + list(q.input[1:]),
@@ -254,41 +262,43 @@ def _forced_qdq(prefix, points, integers, work):
     return path, feeds, probes
 
 
-def _float_bias_slack(model, point):
-    """How far from half-way a value at `point` may flip because of a float bias: where the
+def _float_bias_slacks(qdq, inits, points):
+    """Per point, how far from half-way a value may flip because of a float bias: where the
     value is a MatMul's of a dequantised input plus a float bias initializer (a Linear of a
     3-d input, as torch exports it; the record's deploy model keeps that bias float), ONNX
     Runtime fuses MatMul + Add into QGemm, which rounds the bias to a multiple of
     scale_in * scale_w: up to 0.5 * scale_in * max scale_w / scale_d steps of the point."""
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    producers = _node_by_output(model)
-    q = next(n for n in model.graph.node if n.name == point)
-    node = producers.get(q.input[0])
-    while node is not None and node.op_type in ('Transpose', 'Reshape', 'Flatten', 'Relu'):
-        node = producers.get(node.input[0])
-    if node is None or node.op_type != 'Add':
-        return 0.0
-    biases = [t for t in node.input if t in inits and inits[t].dtype == np.float32]
-    products = [producers.get(t) for t in node.input if t not in inits]
-    if not biases or len(products) != 1 or products[0] is None or \
-            products[0].op_type != 'MatMul':
-        return 0.0
-    x_dq, w_dq = (producers.get(t) for t in products[0].input[:2])
-    if x_dq is None or w_dq is None or x_dq.op_type != 'DequantizeLinear' or \
-            w_dq.op_type != 'DequantizeLinear':
-        return 0.0
-    return 0.5 * float(inits[x_dq.input[1]]) * float(np.max(inits[w_dq.input[1]])) / \
-        float(inits[q.input[1]])
+    producers, nodes = _node_by_output(qdq), {n.name: n for n in qdq.graph.node}
+
+    def slack(q):
+        node = producers.get(q.input[0])
+        while node is not None and node.op_type in ('Transpose', 'Reshape', 'Flatten', 'Relu'):
+            node = producers.get(node.input[0])
+        if node is None or node.op_type != 'Add':
+            return 0.0
+        biases = [t for t in node.input if t in inits and inits[t].dtype == np.float32]
+        products = [producers.get(t) for t in node.input if t not in inits]
+        if not biases or len(products) != 1 or products[0] is None or \
+                products[0].op_type != 'MatMul':
+            return 0.0
+        x_dq, w_dq = (producers.get(t) for t in products[0].input[:2])
+        if x_dq is None or w_dq is None or x_dq.op_type != 'DequantizeLinear' or \
+                w_dq.op_type != 'DequantizeLinear':
+            return 0.0
+        return 0.5 * float(inits[x_dq.input[1]]) * float(np.max(inits[w_dq.input[1]])) / \
+            float(inits[q.input[1]])
+    return [slack(nodes[name]) for name, _ in points]
 
 
 def assert_only_ties_differ(name, got, want, rounded, slack=0.0):
     """Integers `got` against the fake-quant model's `want`: each that differs differs by 1,
     where the value the fake-quant model rounded (`rounded`, x * (1/scale_d)) lies within
-    2^-16 * max(1, |value|) (+ `slack`, _float_bias_slack) of half-way. A wrong scale, zero
-    point, axis or weight moves integers whose values are nowhere near half-way."""
+    2^-16 * max(1, |value|) (+ `slack`, _float_bias_slacks) of half-way. A wrong scale, zero
+    point, axis or weight moves integers whose values are nowhere near half-way. Returns how
+    many differ."""
     differ = got != want
     if not differ.any():
-        return
+        return 0
     d = np.abs(got - want)
     v = rounded[differ].astype(np.float64)
     off_tie = np.abs(np.abs(v - np.floor(v)) - 0.5) > \
@@ -297,25 +307,24 @@ def assert_only_ties_differ(name, got, want, rounded, slack=0.0):
         '%s: %d of %d integers differ, by up to %d; %d of them away from a rounding tie ' \
         '(e.g. the value %r)' % (name, differ.sum(), d.size, d.max(), off_tie.sum(),
                                  float(v[off_tie][0]) if off_tie.any() else None)
+    return int(differ.sum())
 
 
-def assert_each_layer_matches_fake_quant(prefix, x, work, points, want, rounded):
+def assert_each_layer_matches_fake_quant(qdq, inits, x, work, points, want, rounded):
     """Layer by layer (module docstring): `want` is the fake-quant model's output and its
     integers at `points`, `rounded` the values it rounded there, as _probe_fake_quant reads
     them. Returns how many integers differ (at rounding ties)."""
-    path, feeds, probes = _forced_qdq(prefix, points, want[1:], work)
+    path, feeds, probes = _forced_qdq(qdq, inits, points, want[1:], work)
     got = run_ort(path, [x] + feeds, str(work / 'ort_forced'))
     assert len(got) == 1 + len(points) and sorted(probes) == list(range(len(points)))
-    model = onnx.load(prefix + '_qdq_model.onnx')
-    for i, q in zip(probes, got[1:]):
-        assert_only_ties_differ('fed the same integers, ' + points[i][0],
-                                np.round(q / np.float32(points[i][1])), want[1 + i], rounded[i],
-                                _float_bias_slack(model, points[i][0]))
-    steps = np.abs(got[0].astype(np.float64) - want[0]) / output_step(onnx.load(
-        prefix + '_qdq_model.onnx'))
-    assert steps.max() <= 1 + 1e-5, 'fed the same integers: max difference %.3g steps' % steps.max()
-    return sum(int((np.round(q / np.float32(points[i][1])) != want[1 + i]).sum())
+    slacks = _float_bias_slacks(qdq, inits, points)
+    ties = sum(assert_only_ties_differ('fed the same integers, ' + points[i][0],
+                                       np.round(q / np.float32(points[i][1])), want[1 + i],
+                                       rounded[i], slacks[i])
                for i, q in zip(probes, got[1:]))
+    steps = np.abs(got[0].astype(np.float64) - want[0]) / output_step(qdq)
+    assert steps.max() <= 1 + 1e-5, 'fed the same integers: max difference %.3g steps' % steps.max()
+    return ties
 
 
 def _float_output(case):
