@@ -1,8 +1,6 @@
 // See ceil_mode_pools.h.
 #include "onnx/ceil_mode_pools.h"
 
-#include <onnx/shape_inference/implementation.h>
-
 #include <map>
 #include <string>
 #include <vector>
@@ -33,27 +31,6 @@ bool pads_with_zeros(const onnx::GraphProto& g, const onnx::NodeProto& pad) {
   if (!value || value->data_type() != onnx::TensorProto::FLOAT) return false;
   const std::vector<float> v = float_values(*value);
   return v.size() == 1 && v[0] == 0.0f;
-}
-
-// The dims of every tensor shape inference can tell (-1 where not static);
-// empty when it fails.
-std::map<std::string, std::vector<int64_t>> static_shapes(const onnx::ModelProto& m) {
-  std::map<std::string, std::vector<int64_t>> shapes;
-  onnx::ModelProto inferred = m;
-  try {
-    check_shape_inference_inputs(inferred.graph());
-    onnx::shape_inference::InferShapes(inferred, onnx::OpSchemaRegistry::Instance());
-  } catch (const std::exception&) {
-    return shapes;  // unknown shapes: no pool is moved
-  }
-  for (const auto& v : inferred.graph().value_info()) {
-    if (!v.type().has_tensor_type() || !v.type().tensor_type().has_shape()) continue;
-    std::vector<int64_t> dims;  // -1: not static (a dynamic batch, say)
-    for (const auto& d : v.type().tensor_type().shape().dim())
-      dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
-    shapes[v.name()] = dims;
-  }
-  return shapes;
 }
 
 std::vector<int64_t> ints_attribute(const onnx::NodeProto& n, const std::string& name) {
@@ -119,7 +96,7 @@ void pad_ceil_mode_pools_before_quantizing(onnx::ModelProto* m) {
     if (dq < 0) continue;
     const int q = sole_producer(*g, g->node(dq).input(0), dq, "QuantizeLinear");
     if (q < 0) continue;
-    if (!inferred) shapes = static_shapes(*m), inferred = true;
+    if (!inferred) shapes = inferred_dims(*m), inferred = true;
     const auto padded_shape = shapes.find(g->node(pad).output(0));
     if (padded_shape == shapes.end() ||
         !no_window_starts_in_the_end_padding(pool, padded_shape->second,

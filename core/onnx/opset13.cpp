@@ -5,7 +5,6 @@
 #include "onnx/opset13.h"
 
 #include <onnx/defs/schema.h>
-#include <onnx/shape_inference/implementation.h>
 
 #include <map>
 #include <set>
@@ -62,24 +61,9 @@ void attribute_to_input(onnx::GraphProto* g, onnx::NodeProto* n, const std::stri
 
 // Ranks of every tensor whose shape inference knows the rank.
 std::map<std::string, int> known_ranks(const onnx::ModelProto& m) {
-  check_shape_inference_inputs(m.graph());
-  onnx::ModelProto copy = m;
-  try {
-    onnx::shape_inference::InferShapes(copy);
-  } catch (const std::exception&) {
-    // Ranks stay unknown; a softmax then is refused by name below.
-  }
   std::map<std::string, int> ranks;
-  auto add = [&ranks](const onnx::ValueInfoProto& v) {
-    if (v.type().has_tensor_type() && v.type().tensor_type().has_shape()) {
-      ranks[v.name()] = v.type().tensor_type().shape().dim_size();
-    }
-  };
-  for (const auto& v : copy.graph().input()) add(v);
-  for (const auto& v : copy.graph().value_info()) add(v);
-  for (const auto& v : copy.graph().output()) add(v);
-  for (const auto& t : copy.graph().initializer()) ranks[t.name()] = t.dims_size();
-  return ranks;
+  for (const auto& [name, dims] : inferred_dims(m)) ranks[name] = static_cast<int>(dims.size());
+  return ranks;  // a softmax of unknown rank is refused by name below
 }
 
 // Softmax-11 flattens to 2-D at `axis` (default 1); Softmax-13 works along
