@@ -206,7 +206,8 @@ def run_case(seed, work):
     cfg, rec, mod = (str(work / n) for n in ('c.json', 'r.txt', 'm.onnx'))
     amct.create_quant_config(cfg, model, data[0], batch_num=2, activation_offset=offset)
     if hfmg:
-        config = json.load(open(cfg))
+        with open(cfg) as f:
+            config = json.load(f)
         for layer in config.values():
             if isinstance(layer, dict) and 'activation_quant_params' in layer:
                 params = layer['activation_quant_params']
@@ -214,7 +215,8 @@ def run_case(seed, work):
                     'num_bits': 8, 'act_algo': 'hfmg', 'num_of_bins': 4096}
                 if 'asymmetric' in params:  # some layers are symmetric only (spec §3)
                     layer['activation_quant_params']['asymmetric'] = params['asymmetric']
-        json.dump(config, open(cfg, 'w'))
+        with open(cfg, 'w') as f:
+            json.dump(config, f)
     with torch.no_grad():
         cm = amct.quantize_model(cfg, mod, rec, model, data[0])
         cm(data[0])
@@ -246,15 +248,14 @@ def main():
                 text, opts, steps, flipped = run_case(seed, pathlib.Path(d))
                 print('seed %d ok: %s %s: %.3g steps%s' % (
                     seed, text, opts, steps, ' (after a tie)' if flipped else ''), flush=True)
-            except RuntimeError as e:
-                if str(e) != 'Do bias quantize failed.':
-                    raise
-                # The reference refuses a bias beyond int32 (scale_w * scale_d too small for
-                # it; the drawn weights are scaled at random): not a finding.
-                print('seed %d skipped: a bias beyond int32, refused as the reference does' %
-                      seed, flush=True)
-                skipped += 1
-            except Exception:  # pylint: disable=broad-except
+            except Exception as e:  # pylint: disable=broad-except
+                if isinstance(e, RuntimeError) and str(e) == 'Do bias quantize failed.':
+                    # The reference refuses a bias beyond int32 (scale_w * scale_d too small
+                    # for it; the drawn weights are scaled at random): not a finding.
+                    print('seed %d skipped: a bias beyond int32, refused as the reference does'
+                          % seed, flush=True)
+                    skipped += 1
+                    continue
                 findings += 1
                 print('seed %d FINDING:\n%s' % (seed, traceback.format_exc()), flush=True)
     print('%d cases, %d findings, %d skipped' % (args.cases, findings, skipped))
