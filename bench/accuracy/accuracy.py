@@ -200,9 +200,13 @@ def evaluate_qdq(task, qdq_file, fq_outputs):
     def run_all(path):
         return torch.cat([ort_check.run_ort(path, part) for part in task['x'].split(chunk)])
 
+    def agreeing(a, b):  # how many inputs two decision lists decide alike
+        return sum(x == y for x, y in zip(a, b))
+
     outputs = run_all(qdq_file)
     metrics = task_score(task, outputs)
-    same = sum(a == b for a, b in zip(decisions(task, outputs), decisions(task, fq_outputs)))
+    qdq_decisions, fq_decisions = decisions(task, outputs), decisions(task, fq_outputs)
+    same = agreeing(qdq_decisions, fq_decisions)
     # The fake-quant model in the same runtime: what separates it from the QDQ
     # model there is the QDQ model's arithmetic alone (integer kernels where ORT
     # fuses, QuantizeLinear's x / scale), not torch's float rounding against
@@ -210,9 +214,9 @@ def evaluate_qdq(task, qdq_file, fq_outputs):
     fake_quant_file = qdq_file.replace('_qdq_model.onnx', '_fake_quant_model.onnx')
     fq_ort = run_all(fake_quant_file)
     fq_ort_metrics = task_score(task, fq_ort)
-    same_in_ort = sum(a == b for a, b in zip(decisions(task, outputs), decisions(task, fq_ort)))
-    fq_ort_vs_torch = sum(a == b for a, b in zip(decisions(task, fq_ort),
-                                                 decisions(task, fq_outputs)))
+    fq_ort_decisions = decisions(task, fq_ort)
+    same_in_ort = agreeing(qdq_decisions, fq_ort_decisions)
+    fq_ort_vs_torch = agreeing(fq_ort_decisions, fq_decisions)
     _, t_q = ort_check.run_ort(qdq_file, task['x'][:1], runs=ORT_RUNS)
     if 'fp32_ort_ms' not in task:
         _, t_f = ort_check.run_ort(fp32_onnx(task), task['x'][:1], runs=ORT_RUNS)
